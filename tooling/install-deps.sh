@@ -1,0 +1,77 @@
+#!/bin/bash
+# Install everything the build, the tests and the demonstration need, from
+# Debian's packages only (bookworm + bookworm-backports).  Idempotent.
+#
+# Usage: tooling/install-deps.sh [--system-test]
+#   --system-test  also install what the nested-VM system test needs
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: must run as root (it calls apt-get)" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+# Return success when every named package is installed already.
+have_all() {
+    local p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+            grep -q '^install ok installed$' || return 1
+    done
+}
+
+backports=/etc/apt/sources.list.d/bookworm-backports.sources
+if [ ! -e "$backports" ]; then
+    cat > "$backports" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    updated=
+else
+    updated=yes
+fi
+
+build_pkgs=(
+    build-essential pkg-config ninja-build ccache
+    libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
+    flex bison python3-venv python3-setuptools
+    dpkg-dev quilt xz-utils git
+    seabios qemu-system-data ipxe-qemu
+)
+bpo_pkgs=(meson)
+systest_pkgs=(qemu-system-x86 busybox-static cpio kmod)
+
+want=("${build_pkgs[@]}" "${bpo_pkgs[@]}")
+if [ "${1:-}" = --system-test ]; then
+    want+=("${systest_pkgs[@]}")
+fi
+
+if have_all "${want[@]}" &&
+   dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson)" ge 1.5; then
+    echo "install-deps: everything is installed already"
+    exit 0
+fi
+
+if [ -z "$updated" ] || [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
+    apt-get update -q
+else
+    apt-get update -q || true
+fi
+apt-get install -y -q --no-install-recommends "${build_pkgs[@]}"
+apt-get install -y -q --no-install-recommends -t bookworm-backports "${bpo_pkgs[@]}"
+if [ "${1:-}" = --system-test ]; then
+    apt-get install -y -q --no-install-recommends -t bookworm-backports \
+        "${systest_pkgs[@]}"
+fi
+
+mver=$(dpkg-query -W -f='${Version}' meson)
+if ! dpkg --compare-versions "$mver" ge 1.5; then
+    echo "install-deps: meson $mver is too old; QEMU 10.0 needs >= 1.5 from bookworm-backports" >&2
+    exit 1
+fi
+echo "install-deps: done (meson $mver)"

@@ -1,0 +1,16 @@
+#!/bin/bash
+# Give a parallel line of work its own git worktree of build/src and its
+# own objdir, so it never disturbs build/src or build/qemu:
+#   tooling/worktree.sh NAME       -> build/wt/NAME (branch NAME, from main)
+#   QEMU_SRC=build/wt/NAME QEMU_OBJ=build/wt/NAME-obj tooling/build.sh
+# Its commits are then cherry-picked onto build/src's main and exported.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+name=${1:?usage: tooling/worktree.sh NAME}
+"$TOP/tooling/tree.sh"
+wt=$BUILD/wt/$name
+if [ ! -d "$wt" ]; then
+    git -C "$SRC" worktree add -q -b "$name" "$wt" main
+fi
+echo "$wt"
