@@ -23,6 +23,8 @@ if [ ! -d "$SRC/.git" ]; then
     git -C "$SRC" init -q -b base-work
     git -C "$SRC" config core.autocrlf false
     git -C "$SRC" config gc.auto 0
+    git -C "$SRC" config user.name vfio-series
+    git -C "$SRC" config user.email vfio-series@localhost
     git -C "$SRC" add -A -f
     GIT_AUTHOR_DATE="2025-01-01T00:00:00Z" GIT_COMMITTER_DATE="2025-01-01T00:00:00Z" \
         git -C "$SRC" commit -q --no-verify \

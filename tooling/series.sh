@@ -1,0 +1,71 @@
+#!/bin/bash
+# build/series/: the series as `git am`-able patches against pristine
+# upstream QEMU 10.0.13 (the orig tarball, without Debian's quilt series),
+# with a cover letter.  Proves the series applies without Debian's patches.
+#   tooling/series.sh          generate
+#   tooling/series.sh --build  also build every commit (make check-series)
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+"$TOP/tooling/tree.sh"
+out=$BUILD/series
+repo=$BUILD/series-git
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# A repository of pristine upstream, kept between runs.
+if [ ! -d "$repo/.git" ]; then
+    rm -rf "$repo"
+    mkdir -p "$repo"
+    (cd "$PRISTINE_ORIG" && tar -cf - .) | (cd "$repo" && tar -xf -)
+    git -C "$repo" init -q -b upstream
+    git -C "$repo" config gc.auto 0
+    git -C "$repo" add -A -f
+    GIT_AUTHOR_DATE="2025-01-01T00:00:00Z" GIT_COMMITTER_DATE="2025-01-01T00:00:00Z" \
+        git -C "$repo" commit -q --no-verify -m "QEMU $UPSTREAM_VERSION (pristine upstream)"
+    git -C "$repo" tag v$UPSTREAM_VERSION
+fi
+git -C "$repo" checkout -q -B series "v$UPSTREAM_VERSION"
+git -C "$repo" clean -q -fdx
+
+git -C "$SRC" format-patch -q --zero-commit --no-signature -o "$tmp/full" base..main
+n=$(ls "$tmp/full" 2>/dev/null | wc -l)
+if [ "$n" -gt 0 ]; then
+    git -C "$repo" am -q --committer-date-is-author-date "$tmp"/full/*.patch || {
+        git -C "$repo" am --abort || true
+        die "the series does not apply to pristine upstream QEMU $UPSTREAM_VERSION"
+    }
+fi
+
+rm -rf "$out"
+mkdir -p "$out"
+if [ "$n" -gt 0 ]; then
+    git -C "$repo" format-patch -q --zero-commit --no-signature --cover-letter \
+        --subject-prefix="PATCH" -o "$out" "v$UPSTREAM_VERSION..series"
+    # Fill the cover letter from patches/cover-letter (subject line, blank, body).
+    cover=$(ls "$out"/0000-cover-letter.patch)
+    subject=$(head -1 "$PATCHES/cover-letter")
+    tail -n +3 "$PATCHES/cover-letter" > "$tmp/blurb"
+    python3 - "$cover" "$subject" "$tmp/blurb" <<'PY'
+import sys
+path, subject, blurb = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
+text = open(path).read()
+text = text.replace("*** SUBJECT HERE ***", subject)
+text = text.replace("*** BLURB HERE ***", blurb.rstrip("\n"))
+open(path, "w").write(text)
+PY
+fi
+note "series: $n patches against QEMU $UPSTREAM_VERSION in build/series"
+
+if [ "${1:-}" = --build ]; then
+    # Build every prefix of the series: each commit must build on its own.
+    mapfile -t commits < <(git -C "$repo" rev-list --reverse "v$UPSTREAM_VERSION..series")
+    for c in "${commits[@]}"; do
+        git -C "$repo" checkout -q "$c"
+        note "check-series: building $(git -C "$repo" log -1 --format=%s "$c")"
+        QEMU_SRC=$repo QEMU_OBJ=$BUILD/series-obj "$TOP/tooling/build.sh" >/dev/null ||
+            die "commit '$(git -C "$repo" log -1 --format=%s "$c")' does not build"
+    done
+    git -C "$repo" checkout -q series
+    note "check-series: all ${#commits[@]} commits build"
+fi
