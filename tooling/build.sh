@@ -58,6 +58,14 @@ note "build: ninja in $obj"
 jobs=${JOBS:-$(nproc)}
 ninja -C "$obj" -j "$jobs" qemu-system-x86_64 ${NINJA_TARGETS:-}
 
+# Run from the build tree, QEMU looks for firmware under qemu-bundle/
+# (the configured paths, relocated): link Debian's firmware there.
+IFS=: read -r -a fwdirs <<< "$FIRMWARE_PATH"
+for d in "${fwdirs[@]}"; do
+    mkdir -p "$obj/qemu-bundle$(dirname "$d")"
+    ln -sfn "$d" "$obj/qemu-bundle$d"
+done
+
 if [ "$mode" != baseline ] && [ -z "${QEMU_OBJ:-}" ]; then
     ln -sfn qemu/qemu-system-x86_64 "$BUILD/qemu-system-x86_64"
 fi

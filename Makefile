@@ -1,0 +1,53 @@
+# The project's entry points.  `make demo` and `make check` do everything,
+# including installing Debian's packages (as root) and building QEMU.
+.PHONY: all deps base tree export build baseline series check-series \
+        debian-patches check demo clean help
+
+all: build
+
+help:
+	@echo "make demo            build the patched emulator and run the demonstration"
+	@echo "make check           run every test (what CI runs)"
+	@echo "make build           build build/qemu-system-x86_64"
+	@echo "make baseline        build the unpatched base at build/baseline/"
+	@echo "make tree            assemble build/src (git: base + one commit per patch)"
+	@echo "make export          write build/src's commits back to patches/ and our files"
+	@echo "make series          git am-able series against upstream 10.0.13 in build/series"
+	@echo "make check-series    build every commit of the series"
+	@echo "make debian-patches  DEP-3 quilt patches for debian/patches in build/debian-patches"
+
+deps:
+	@tooling/install-deps.sh
+
+base: deps
+	@tooling/base.sh
+
+tree: base
+	@tooling/tree.sh
+
+export:
+	@tooling/export.sh
+
+build: deps
+	@tooling/build.sh
+
+baseline: deps
+	@tooling/build.sh baseline
+
+series: base
+	@tooling/series.sh
+
+check-series: deps
+	@tooling/series.sh --build
+
+debian-patches: base
+	@tooling/debian-patches.sh
+
+check: deps
+	@tooling/check.sh
+
+demo: build
+	@/usr/bin/python3 tooling/demo.py
+
+clean:
+	rm -rf build

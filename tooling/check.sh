@@ -1,0 +1,126 @@
+#!/bin/bash
+# `make check`: everything a submission must pass.
+#   1. hygiene: the series applies to pristine upstream and on top of the
+#      Debian package; checkpatch passes on every generated patch
+#   2. the build (emulator, unit tests, qtests)
+#   3. our unit tests and qtests, and upstream x86 qtests that exercise PCI
+#      and the memory API, through meson's test runner
+#   4. the nested-VM system test, when its packages are installed
+# The last line is "N passed, M failed".
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+passed=0
+failed=0
+failures=()
+
+result() {   # result NAME STATUS(0=pass)
+    if [ "$2" = 0 ]; then
+        passed=$((passed + 1))
+        echo "PASS: $1"
+    else
+        failed=$((failed + 1))
+        failures+=("$1")
+        echo "FAIL: $1"
+    fi
+}
+
+step() {     # step NAME COMMAND...: one pass or fail
+    local name=$1
+    shift
+    note "$name"
+    "$@"
+    result "$name" $?
+}
+
+finish() {
+    echo
+    if [ ${#failures[@]} -gt 0 ]; then
+        echo "Failed: ${failures[*]}"
+    fi
+    echo "$passed passed, $failed failed"
+    [ "$failed" = 0 ]
+    exit $?
+}
+
+# Hygiene: checkpatch on every patch of the generated series.  Errors
+# fail; a warning passes only when the patch's description justifies it
+# with a "checkpatch:" line.
+checkpatch_series() {
+    local p rc=0 out
+    for p in "$BUILD"/series/[0-9]*.patch; do
+        [ -e "$p" ] || continue
+        case "$p" in *0000-cover-letter.patch) continue ;; esac
+        out=$(cd "$SRC" && ./scripts/checkpatch.pl --no-signoff "$p" 2>&1)
+        if grep -q '^ERROR:' <<< "$out"; then
+            echo "$out" | grep -A4 '^ERROR:' | head -40
+            echo "checkpatch: errors in $(basename "$p")"
+            rc=1
+        elif grep -q '^WARNING:' <<< "$out" && ! grep -q '^checkpatch: ' "$p"; then
+            echo "$out" | grep -A4 '^WARNING:' | head -40
+            echo "checkpatch: unjustified warnings in $(basename "$p")" \
+                 "(justify them in the description with a 'checkpatch: ...' line)"
+            rc=1
+        fi
+    done
+    return $rc
+}
+
+step "hygiene: series applies to pristine QEMU $UPSTREAM_VERSION" "$TOP/tooling/series.sh"
+step "hygiene: Debian patches apply on top of Debian's series" \
+    "$TOP/tooling/debian-patches.sh" --check
+step "hygiene: checkpatch.pl on every patch" checkpatch_series
+
+# The build: the emulator, then every test binary meson knows of.
+build_all() {
+    "$TOP/tooling/build.sh" && ninja -C "$OBJ" -j "$(nproc)" > "$BUILD/ninja-all.log" 2>&1 || {
+        tail -30 "$BUILD/ninja-all.log"
+        return 1
+    }
+}
+step "build: qemu-system-x86_64 and the tests" build_all
+if [ "$failed" -gt 0 ] && [ ! -x "$OBJ/qemu-system-x86_64" ]; then
+    finish
+fi
+
+# Our tests: every test whose name says vfio.  Upstream guards: PCI and
+# memory-API paths of x86 (q35, i440fx, hot-plug, device introspection,
+# every QMP query and HMP info command, and the libqos device graph).
+guards='qtest-x86_64/(q35-test|i440fx-test|device-plug-test|device-introspect-test|qmp-cmd-test|test-hmp|qos-test)$'
+mapfile -t tests < <(meson test -C "$OBJ" --list 2>/dev/null |
+    sed -n 's|^.* / ||p' | grep -E "vfio|$guards" | sort -u)
+note "meson test: ${#tests[@]} tests: ${tests[*]}"
+rm -f "$OBJ/meson-logs/testlog.json"
+meson test -C "$OBJ" --no-rebuild --print-errorlogs --num-processes "$(nproc)" \
+    "${tests[@]}" > "$BUILD/meson-test.log" 2>&1
+mrc=$?
+grep -E '^ *[0-9]+/[0-9]+ ' "$BUILD/meson-test.log" || tail -40 "$BUILD/meson-test.log"
+if [ -s "$OBJ/meson-logs/testlog.json" ]; then
+    while IFS=$'\t' read -r name res; do
+        case "$res" in
+            OK|SKIP|EXPECTEDFAIL) result "meson: $name" 0 ;;
+            *) result "meson: $name ($res)" 1 ;;
+        esac
+    done < <("$PYTHON" -c '
+import json, sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    print(t["name"] + "\t" + t["result"])' "$OBJ/meson-logs/testlog.json")
+else
+    result "meson test ran (exit $mrc; log: build/meson-test.log)" 1
+fi
+if [ "$mrc" != 0 ]; then
+    grep -B2 -A30 -E 'FAIL|ERROR|TIMEOUT' "$BUILD/meson-test.log" | head -80
+fi
+
+# The nested-VM system test needs its own packages (tooling/install-deps.sh
+# --system-test); without them it is reported as not run.
+if [ -x "$TOP/tests/vfio-system/run" ]; then
+    if "$TOP/tests/vfio-system/run" --can-run; then
+        step "system test: real kernel VFIO in a nested VM" "$TOP/tests/vfio-system/run"
+    else
+        note "system test: not run (its packages are missing: tooling/install-deps.sh --system-test)"
+    fi
+fi
+
+finish
