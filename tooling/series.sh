@@ -9,7 +9,7 @@ set -euo pipefail
 
 "$TOP/tooling/tree.sh"
 out=$BUILD/series
-repo=$BUILD/series-git
+repo=$BUILD/series-tree/src   # objdir beside it: series-tree/qemu
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -63,7 +63,7 @@ if [ "${1:-}" = --build ]; then
     for c in "${commits[@]}"; do
         git -C "$repo" checkout -q "$c"
         note "check-series: building $(git -C "$repo" log -1 --format=%s "$c")"
-        QEMU_SRC=$repo QEMU_OBJ=$BUILD/series-obj "$TOP/tooling/build.sh" >/dev/null ||
+        QEMU_SRC=$repo QEMU_OBJ=$BUILD/series-tree/qemu "$TOP/tooling/build.sh" >/dev/null ||
             die "commit '$(git -C "$repo" log -1 --format=%s "$c")' does not build"
     done
     git -C "$repo" checkout -q series
