@@ -516,6 +516,9 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
         vfio_dma_range_split(&sec, bcontainer->iova_ranges, granule, pieces);
     }
 
+    if (pieces->len > 1) {
+        trace_vfio_dma_trim(name, id.first, id.last, granule, pieces->len);
+    }
     what = vfio_dma_describe(section->mr, &bar);
     for (i = 0; i < pieces->len; i++) {
         VFIODMAPiece *piece = &g_array_index(pieces, VFIODMAPiece, i);

@@ -1,0 +1,259 @@
+/*
+ * VFIO DMA mappings over QMP (x-query-vfio-dma-mappings) and HMP
+ * (info vfio-dma)
+ *
+ * Copyright (c) 2026 The vfio-series authors
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qapi/qapi-commands-vfio.h"
+#include "qemu/cutils.h"
+#include "qemu/range.h"
+#include "qom/object.h"
+#include "monitor/hmp.h"
+#include "monitor/monitor.h"
+#include "hw/qdev-core.h"
+#include "hw/vfio/vfio-common.h"
+#include "hw/vfio/vfio-container-base.h"
+#include "hw/vfio/vfio-dma-map.h"
+
+static VfioIommuBackend vfio_dma_query_backend(VFIOContainerBase *bcontainer)
+{
+    if (object_dynamic_cast(OBJECT(bcontainer), TYPE_VFIO_IOMMU_IOMMUFD)) {
+        return VFIO_IOMMU_BACKEND_IOMMUFD;
+    }
+    if (object_dynamic_cast(OBJECT(bcontainer), TYPE_VFIO_IOMMU_SPAPR)) {
+        return VFIO_IOMMU_BACKEND_SPAPR;
+    }
+    return VFIO_IOMMU_BACKEND_LEGACY;
+}
+
+static VfioDmaSkipReason vfio_dma_query_reason(VFIODMASkipReason reason)
+{
+    switch (reason) {
+    case VFIO_DMA_SKIP_OUTSIDE_IOVA:
+        return VFIO_DMA_SKIP_REASON_OUTSIDE_IOVA_RANGES;
+    case VFIO_DMA_SKIP_NO_PAGE_SIZE:
+        return VFIO_DMA_SKIP_REASON_NO_PAGE_SIZE;
+    default:
+        return VFIO_DMA_SKIP_REASON_UNALIGNED;
+    }
+}
+
+typedef struct VFIODMAQuery {
+    bool has_state;
+    VfioDmaMappingState state;
+    VfioDmaMappingList **tail;
+} VFIODMAQuery;
+
+static int vfio_dma_query_entry(VFIODMAEntry *entry, void *opaque)
+{
+    VFIODMAQuery *query = opaque;
+    VfioDmaMapping *m = g_new0(VfioDmaMapping, 1);
+    Int128 size = vfio_dma_entry_size(entry);
+
+    switch (entry->state) {
+    case VFIO_DMA_MAPPED:
+        m->state = VFIO_DMA_MAPPING_STATE_MAPPED;
+        break;
+    case VFIO_DMA_SKIPPED:
+        m->state = VFIO_DMA_MAPPING_STATE_SKIPPED;
+        m->has_reason = true;
+        m->reason = vfio_dma_query_reason(entry->reason);
+        break;
+    default:
+        m->state = VFIO_DMA_MAPPING_STATE_FAILED;
+        m->has_q_errno = true;
+        m->q_errno = entry->error;
+        m->error = g_strdup(strerror(entry->error));
+        break;
+    }
+    if (query->has_state && m->state != query->state) {
+        qapi_free_VfioDmaMapping(m);
+        return 0;
+    }
+    m->iova = vfio_dma_entry_first(entry);
+    /* Only a range of all 2^64 addresses does not fit; say UINT64_MAX. */
+    m->size = int128_gethi(size) ? UINT64_MAX : int128_getlo(size);
+    m->read_only = entry->readonly;
+    m->ram_device = entry->ram_device;
+    m->backing = g_strdup(entry->name);
+    if (entry->ram_device && entry->section.key) {
+        /* The section's region is referenced until region_del. */
+        Object *owner =
+            memory_region_owner((MemoryRegion *)entry->section.key);
+
+        if (owner) {
+            m->device = object_get_canonical_path(owner);
+        }
+    }
+    QAPI_LIST_APPEND(query->tail, m);
+    return 0;
+}
+
+static VfioDmaContainer *vfio_dma_query_container(VFIOContainerBase *bcontainer,
+                                                  bool has_state,
+                                                  VfioDmaMappingState state)
+{
+    VfioDmaContainer *c = g_new0(VfioDmaContainer, 1);
+    VFIODMARecord *record = vfio_dma_tracker_record(bcontainer);
+    VfioIovaRangeList **ranges_tail = &c->iova_ranges;
+    strList **devices_tail = &c->devices;
+    VFIODMAQuery query = {
+        .has_state = has_state,
+        .state = state,
+        .tail = &c->mappings,
+    };
+    VFIODevice *vbasedev;
+    GList *l;
+
+    c->backend = vfio_dma_query_backend(bcontainer);
+    c->page_sizes = bcontainer->pgsizes;
+    c->min_page_size = vfio_dma_pgsize_min(bcontainer->pgsizes);
+    for (l = bcontainer->iova_ranges; l; l = l->next) {
+        VfioIovaRange *r = g_new0(VfioIovaRange, 1);
+
+        r->start = range_lob(l->data);
+        r->last = range_upb(l->data);
+        QAPI_LIST_APPEND(ranges_tail, r);
+    }
+    c->dma_entries = vfio_dma_record_count(record, VFIO_DMA_MAPPED);
+    c->dma_limit = bcontainer->dma_max_mappings;
+    QLIST_FOREACH(vbasedev, &bcontainer->device_list, container_next) {
+        QAPI_LIST_APPEND(devices_tail,
+                         object_get_canonical_path(OBJECT(vbasedev->dev)));
+    }
+    vfio_dma_record_foreach(record, vfio_dma_query_entry, &query);
+    return c;
+}
+
+VfioDmaContainerList *qmp_x_query_vfio_dma_mappings(const char *device,
+                                                    bool has_state,
+                                                    VfioDmaMappingState state,
+                                                    Error **errp)
+{
+    VfioDmaContainerList *head = NULL, **tail = &head;
+    VFIOContainerBase *bcontainer, *only = NULL;
+
+    if (device) {
+        bool ambiguous = false;
+        Object *obj = object_resolve_path_type(device, TYPE_DEVICE,
+                                               &ambiguous);
+        VFIODevice *vbasedev;
+
+        if (!obj) {
+            error_setg(errp, "Device '%s' not found%s", device,
+                       ambiguous ? " (the name is ambiguous)" : "");
+            return NULL;
+        }
+        vbasedev = vfio_get_vfio_device(obj);
+        if (!vbasedev) {
+            error_setg(errp, "Device '%s' is not a VFIO device", device);
+            return NULL;
+        }
+        if (!vbasedev->bcontainer) {
+            error_setg(errp, "VFIO device '%s' is not attached to a"
+                       " container", device);
+            return NULL;
+        }
+        only = vbasedev->bcontainer;
+    }
+
+    for (bcontainer = vfio_dma_tracker_next(NULL); bcontainer;
+         bcontainer = vfio_dma_tracker_next(bcontainer)) {
+        if (only && bcontainer != only) {
+            continue;
+        }
+        QAPI_LIST_APPEND(tail, vfio_dma_query_container(bcontainer,
+                                                        has_state, state));
+    }
+    return head;
+}
+
+static char *vfio_dma_query_pgsizes_str(uint64_t pgsizes)
+{
+    GString *str = g_string_new(NULL);
+    int bit;
+
+    for (bit = 0; bit < 64; bit++) {
+        if (pgsizes & (1ULL << bit)) {
+            g_autofree char *size = size_to_str(1ULL << bit);
+
+            g_string_append_printf(str, "%s%s", str->len ? " " : "", size);
+        }
+    }
+    if (!str->len) {
+        g_string_append(str, "none reported");
+    }
+    return g_string_free(str, false);
+}
+
+void hmp_info_vfio_dma(Monitor *mon, const QDict *qdict)
+{
+    g_autoptr(VfioDmaContainerList) containers = NULL;
+    VfioDmaContainerList *c;
+    Error *err = NULL;
+    int n = 0;
+
+    containers = qmp_x_query_vfio_dma_mappings(NULL, false, 0, &err);
+    if (hmp_handle_error(mon, err)) {
+        return;
+    }
+    if (!containers) {
+        monitor_printf(mon, "No VFIO container\n");
+        return;
+    }
+    for (c = containers; c; c = c->next) {
+        VfioDmaContainer *v = c->value;
+        g_autofree char *pgsizes =
+            vfio_dma_query_pgsizes_str(v->page_sizes);
+        VfioIovaRangeList *r;
+        strList *d;
+        VfioDmaMappingList *m;
+
+        monitor_printf(mon, "Container %d: %s, IOMMU page sizes: %s\n", n++,
+                       VfioIommuBackend_str(v->backend), pgsizes);
+        monitor_printf(mon, "  usable IOVA ranges:");
+        if (!v->iova_ranges) {
+            monitor_printf(mon, " not reported");
+        }
+        for (r = v->iova_ranges; r; r = r->next) {
+            monitor_printf(mon, " 0x%" PRIx64 "-0x%" PRIx64, r->value->start,
+                           r->value->last);
+        }
+        monitor_printf(mon, "\n  DMA entries: %" PRIu64 " used, ",
+                       v->dma_entries);
+        if (v->dma_limit) {
+            monitor_printf(mon, "limit %" PRIu64 "\n", v->dma_limit);
+        } else {
+            monitor_printf(mon, "limit unknown\n");
+        }
+        monitor_printf(mon, "  devices:");
+        for (d = v->devices; d; d = d->next) {
+            monitor_printf(mon, " %s", d->value);
+        }
+        monitor_printf(mon, "\n  %-18s %-18s %10s %-3s %-28s %s\n",
+                       "IOVA", "last", "size", "rw", "state", "backing");
+        for (m = v->mappings; m; m = m->next) {
+            VfioDmaMapping *e = m->value;
+            g_autofree char *size = size_to_str(e->size);
+            g_autofree char *state = NULL;
+
+            if (e->has_reason) {
+                state = g_strdup_printf("skipped (%s)",
+                                        VfioDmaSkipReason_str(e->reason));
+            } else if (e->has_q_errno) {
+                state = g_strdup_printf("failed (%s)", e->error);
+            } else {
+                state = g_strdup(VfioDmaMappingState_str(e->state));
+            }
+            monitor_printf(mon, "  0x%016" PRIx64 " 0x%016" PRIx64
+                           " %10s %-3s %-28s %s\n", e->iova,
+                           e->iova + (e->size - 1), size,
+                           e->read_only ? "r" : "rw", state, e->backing);
+        }
+    }
+}
