@@ -66,7 +66,9 @@ for d in "${fwdirs[@]}"; do
     ln -sfn "$d" "$obj/qemu-bundle$d"
 done
 
-if [ "$mode" != baseline ] && [ -z "${QEMU_OBJ:-}" ]; then
+if [ "$mode" = baseline ]; then
+    ln -sfn qemu/qemu-system-x86_64 "$BUILD/baseline/qemu-system-x86_64"
+elif [ -z "${QEMU_OBJ:-}" ]; then
     ln -sfn qemu/qemu-system-x86_64 "$BUILD/qemu-system-x86_64"
 fi
 note "build: $obj/qemu-system-x86_64 is ready"

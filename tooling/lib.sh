@@ -17,8 +17,8 @@ PRISTINE_DEB=$BUILD/pristine/debian   # dpkg-source -x: orig + Debian's quilt se
 PRISTINE_ORIG=$BUILD/pristine/orig    # the orig tarball only
 SRC=$BUILD/src                 # git: base commit + one commit per patch
 OBJ=$BUILD/qemu                # objdir of the patched build
-BASE_SRC=$BUILD/baseline-src   # unpatched tree for `make baseline`
-BASE_OBJ=$BUILD/baseline       # objdir of the unpatched build
+BASE_SRC=$BUILD/baseline/src  # unpatched tree for `make baseline`
+BASE_OBJ=$BUILD/baseline/qemu # its objdir (src/ and qemu/ side by side, for ccache)
 
 PATCHES=$TOP/patches
 SERIES=$PATCHES/series
