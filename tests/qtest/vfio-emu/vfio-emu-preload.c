@@ -1,0 +1,426 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ * vfio-emu: LD_PRELOAD shim that routes VFIO system calls to the model
+ *
+ * Copyright (c) 2026 The vfio-series authors
+ *
+ * Every variant of open/openat QEMU or its libraries may import is
+ * interposed, for /dev/vfio/... paths only; ioctl, close, mmap, munmap,
+ * pread and pwrite for the file descriptors the model created.  Anything
+ * else goes to the next definition (dlsym(RTLD_NEXT)).
+ *
+ * There is no constructor: the model is created on the first open of a
+ * /dev/vfio path, so the shell that libqtest starts QEMU through, or any
+ * other program that inherits LD_PRELOAD, only pays a few pointer checks.
+ * The interposed functions are defined under other C names with asm labels
+ * so that the _FILE_OFFSET_BITS=64 redirections of the headers don't apply.
+ */
+
+#include "qemu/osdep.h"
+#include <dlfcn.h>
+#include <pthread.h>
+#include <sys/mman.h>
+
+#include "qemu/atomic.h"
+#include "vfio-emu.h"
+
+static pthread_mutex_t emu_lock;
+static pthread_once_t emu_lock_once = PTHREAD_ONCE_INIT;
+static VfioEmu *emu;
+static bool emu_init_done;
+static char *emu_init_error;
+
+static void emu_lock_init(void)
+{
+    pthread_mutexattr_t attr;
+
+    /* The model's own file I/O comes back through these wrappers */
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&emu_lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+}
+
+static void emu_enter(void)
+{
+    pthread_once(&emu_lock_once, emu_lock_init);
+    pthread_mutex_lock(&emu_lock);
+}
+
+static void emu_leave(void)
+{
+    pthread_mutex_unlock(&emu_lock);
+}
+
+static void *emu_next(const char *name)
+{
+    void *fn = dlsym(RTLD_NEXT, name);
+
+    if (!fn) {
+        fprintf(stderr, "vfio-emu: no next definition of %s\n", name);
+        abort();
+    }
+    return fn;
+}
+
+#define NEXT(name, type) ({                                         \
+    static type next_##name;                                        \
+    if (!qatomic_read(&next_##name)) {                              \
+        qatomic_set(&next_##name, (type)emu_next(#name));           \
+    }                                                               \
+    qatomic_read(&next_##name);                                     \
+})
+
+/* Called with the lock held */
+static VfioEmu *emu_get(void)
+{
+    if (!emu_init_done) {
+        const char *config = getenv("VFIO_EMU_CONFIG");
+        const char *state = getenv("VFIO_EMU_STATE");
+        char *errmsg = NULL;
+
+        emu_init_done = true;
+        if (!config) {
+            emu_init_error = g_strdup("VFIO_EMU_CONFIG is not set");
+        } else {
+            emu = vfio_emu_new(config, state, &errmsg);
+            if (!emu) {
+                emu_init_error = errmsg;
+            }
+        }
+        if (emu_init_error) {
+            fprintf(stderr, "vfio-emu: %s\n", emu_init_error);
+        }
+    }
+    return emu;
+}
+
+/* Is @fd ours?  Never initializes the model. */
+static bool emu_fd(int fd)
+{
+    bool ours;
+
+    if (!qatomic_read(&emu_init_done)) {
+        return false;
+    }
+    emu_enter();
+    ours = vfio_emu_owns_fd(emu, fd);
+    emu_leave();
+    return ours;
+}
+
+static int emu_do_open(const char *path, int flags)
+{
+    VfioEmu *e;
+    int ret;
+
+    emu_enter();
+    e = emu_get();
+    if (!e) {
+        if (emu_init_error) {
+            fprintf(stderr, "vfio-emu: cannot open %s: %s\n", path,
+                    emu_init_error);
+        }
+        errno = EINVAL;
+        ret = -1;
+    } else {
+        ret = vfio_emu_open(e, path, flags);
+    }
+    emu_leave();
+    return ret;
+}
+
+static mode_t emu_open_mode(int flags, va_list ap)
+{
+    return (flags & (O_CREAT | O_TMPFILE)) ? va_arg(ap, mode_t) : 0;
+}
+
+typedef int (*OpenFn)(const char *, int, ...);
+typedef int (*OpenatFn)(int, const char *, int, ...);
+typedef int (*Open2Fn)(const char *, int);
+typedef int (*Openat2Fn)(int, const char *, int);
+
+int emu_open(const char *path, int flags, ...) __asm__("open");
+int emu_open64(const char *path, int flags, ...) __asm__("open64");
+int emu_open_2(const char *path, int flags) __asm__("__open_2");
+int emu_open64_2(const char *path, int flags) __asm__("__open64_2");
+int emu_openat(int dirfd, const char *path, int flags, ...)
+    __asm__("openat");
+int emu_openat64(int dirfd, const char *path, int flags, ...)
+    __asm__("openat64");
+int emu_openat_2(int dirfd, const char *path, int flags)
+    __asm__("__openat_2");
+int emu_openat64_2(int dirfd, const char *path, int flags)
+    __asm__("__openat64_2");
+
+int emu_open(const char *path, int flags, ...)
+{
+    va_list ap;
+    mode_t mode;
+
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_open(path, flags);
+    }
+    va_start(ap, flags);
+    mode = emu_open_mode(flags, ap);
+    va_end(ap);
+    return NEXT(open, OpenFn)(path, flags, mode);
+}
+
+int emu_open64(const char *path, int flags, ...)
+{
+    va_list ap;
+    mode_t mode;
+
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_open(path, flags);
+    }
+    va_start(ap, flags);
+    mode = emu_open_mode(flags, ap);
+    va_end(ap);
+    return NEXT(open64, OpenFn)(path, flags, mode);
+}
+
+int emu_open_2(const char *path, int flags)
+{
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_open(path, flags);
+    }
+    return NEXT(__open_2, Open2Fn)(path, flags);
+}
+
+int emu_open64_2(const char *path, int flags)
+{
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_open(path, flags);
+    }
+    return NEXT(__open64_2, Open2Fn)(path, flags);
+}
+
+int emu_openat(int dirfd, const char *path, int flags, ...)
+{
+    va_list ap;
+    mode_t mode;
+
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_open(path, flags);
+    }
+    va_start(ap, flags);
+    mode = emu_open_mode(flags, ap);
+    va_end(ap);
+    return NEXT(openat, OpenatFn)(dirfd, path, flags, mode);
+}
+
+int emu_openat64(int dirfd, const char *path, int flags, ...)
+{
+    va_list ap;
+    mode_t mode;
+
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_open(path, flags);
+    }
+    va_start(ap, flags);
+    mode = emu_open_mode(flags, ap);
+    va_end(ap);
+    return NEXT(openat64, OpenatFn)(dirfd, path, flags, mode);
+}
+
+int emu_openat_2(int dirfd, const char *path, int flags)
+{
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_open(path, flags);
+    }
+    return NEXT(__openat_2, Openat2Fn)(dirfd, path, flags);
+}
+
+int emu_openat64_2(int dirfd, const char *path, int flags)
+{
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_open(path, flags);
+    }
+    return NEXT(__openat64_2, Openat2Fn)(dirfd, path, flags);
+}
+
+typedef int (*IoctlFn)(int, unsigned long, ...);
+typedef int (*CloseFn)(int);
+typedef ssize_t (*PreadFn)(int, void *, size_t, off_t);
+typedef ssize_t (*PwriteFn)(int, const void *, size_t, off_t);
+typedef ssize_t (*PreadChkFn)(int, void *, size_t, off_t, size_t);
+typedef void *(*MmapFn)(void *, size_t, int, int, int, off_t);
+typedef int (*MunmapFn)(void *, size_t);
+
+int emu_ioctl(int fd, unsigned long request, ...) __asm__("ioctl");
+int emu_close(int fd) __asm__("close");
+ssize_t emu_pread(int fd, void *buf, size_t count, off_t offset)
+    __asm__("pread");
+ssize_t emu_pread64(int fd, void *buf, size_t count, off_t offset)
+    __asm__("pread64");
+ssize_t emu_pread_chk(int fd, void *buf, size_t count, off_t offset,
+                      size_t buflen) __asm__("__pread_chk");
+ssize_t emu_pread64_chk(int fd, void *buf, size_t count, off_t offset,
+                        size_t buflen) __asm__("__pread64_chk");
+ssize_t emu_pwrite(int fd, const void *buf, size_t count, off_t offset)
+    __asm__("pwrite");
+ssize_t emu_pwrite64(int fd, const void *buf, size_t count, off_t offset)
+    __asm__("pwrite64");
+void *emu_mmap(void *addr, size_t length, int prot, int flags, int fd,
+               off_t offset) __asm__("mmap");
+void *emu_mmap64(void *addr, size_t length, int prot, int flags, int fd,
+                 off_t offset) __asm__("mmap64");
+int emu_munmap(void *addr, size_t length) __asm__("munmap");
+
+int emu_ioctl(int fd, unsigned long request, ...)
+{
+    va_list ap;
+    void *arg;
+    int ret;
+
+    va_start(ap, request);
+    arg = va_arg(ap, void *);
+    va_end(ap);
+
+    if (!emu_fd(fd)) {
+        return NEXT(ioctl, IoctlFn)(fd, request, arg);
+    }
+    emu_enter();
+    ret = vfio_emu_ioctl(emu, fd, request, arg);
+    emu_leave();
+    return ret;
+}
+
+int emu_close(int fd)
+{
+    int ret;
+
+    if (!emu_fd(fd)) {
+        return NEXT(close, CloseFn)(fd);
+    }
+    emu_enter();
+    ret = vfio_emu_close(emu, fd);
+    emu_leave();
+    return ret;
+}
+
+static ssize_t emu_do_pread(int fd, void *buf, size_t count, off_t offset)
+{
+    ssize_t ret;
+
+    emu_enter();
+    ret = vfio_emu_pread(emu, fd, buf, count, offset);
+    emu_leave();
+    return ret;
+}
+
+static ssize_t emu_do_pwrite(int fd, const void *buf, size_t count,
+                             off_t offset)
+{
+    ssize_t ret;
+
+    emu_enter();
+    ret = vfio_emu_pwrite(emu, fd, buf, count, offset);
+    emu_leave();
+    return ret;
+}
+
+ssize_t emu_pread(int fd, void *buf, size_t count, off_t offset)
+{
+    if (!emu_fd(fd)) {
+        return NEXT(pread, PreadFn)(fd, buf, count, offset);
+    }
+    return emu_do_pread(fd, buf, count, offset);
+}
+
+ssize_t emu_pread64(int fd, void *buf, size_t count, off_t offset)
+{
+    if (!emu_fd(fd)) {
+        return NEXT(pread64, PreadFn)(fd, buf, count, offset);
+    }
+    return emu_do_pread(fd, buf, count, offset);
+}
+
+ssize_t emu_pread_chk(int fd, void *buf, size_t count, off_t offset,
+                      size_t buflen)
+{
+    if (!emu_fd(fd) || count > buflen) {
+        return NEXT(__pread_chk, PreadChkFn)(fd, buf, count, offset, buflen);
+    }
+    return emu_do_pread(fd, buf, count, offset);
+}
+
+ssize_t emu_pread64_chk(int fd, void *buf, size_t count, off_t offset,
+                        size_t buflen)
+{
+    if (!emu_fd(fd) || count > buflen) {
+        return NEXT(__pread64_chk, PreadChkFn)(fd, buf, count, offset,
+                                               buflen);
+    }
+    return emu_do_pread(fd, buf, count, offset);
+}
+
+ssize_t emu_pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+    if (!emu_fd(fd)) {
+        return NEXT(pwrite, PwriteFn)(fd, buf, count, offset);
+    }
+    return emu_do_pwrite(fd, buf, count, offset);
+}
+
+ssize_t emu_pwrite64(int fd, const void *buf, size_t count, off_t offset)
+{
+    if (!emu_fd(fd)) {
+        return NEXT(pwrite64, PwriteFn)(fd, buf, count, offset);
+    }
+    return emu_do_pwrite(fd, buf, count, offset);
+}
+
+static void *emu_do_mmap(MmapFn next, void *addr, size_t length, int prot,
+                         int flags, int fd, off_t offset)
+{
+    void *p;
+
+    if (emu_fd(fd)) {
+        emu_enter();
+        p = vfio_emu_mmap(emu, addr, length, prot, flags, fd, offset);
+        emu_leave();
+        return p;
+    }
+    p = next(addr, length, prot, flags, fd, offset);
+    if (p != MAP_FAILED && (flags & MAP_FIXED) &&
+        qatomic_read(&emu_init_done)) {
+        /* A mapping replaced whatever BAR mmap was there */
+        emu_enter();
+        if (emu) {
+            vfio_emu_forget_range(emu, p, length);
+        }
+        emu_leave();
+    }
+    return p;
+}
+
+void *emu_mmap(void *addr, size_t length, int prot, int flags, int fd,
+               off_t offset)
+{
+    return emu_do_mmap(NEXT(mmap, MmapFn), addr, length, prot, flags, fd,
+                       offset);
+}
+
+void *emu_mmap64(void *addr, size_t length, int prot, int flags, int fd,
+                 off_t offset)
+{
+    return emu_do_mmap(NEXT(mmap64, MmapFn), addr, length, prot, flags, fd,
+                       offset);
+}
+
+int emu_munmap(void *addr, size_t length)
+{
+    int ret = NEXT(munmap, MunmapFn)(addr, length);
+
+    if (!ret && qatomic_read(&emu_init_done)) {
+        emu_enter();
+        if (emu) {
+            vfio_emu_forget_range(emu, addr, length);
+        }
+        emu_leave();
+    }
+    return ret;
+}

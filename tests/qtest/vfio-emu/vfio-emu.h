@@ -1,0 +1,184 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ * vfio-emu: a user-space model of the kernel's VFIO UAPI for qtests
+ *
+ * Copyright (c) 2026 The vfio-series authors
+ *
+ * vfio-emu plays the kernel for a QEMU that runs without a host device:
+ * /dev/vfio/vfio (a legacy type1 container), /dev/vfio/<group> and vfio-pci
+ * devices.  The model lives in vfio-emu.c and is driven through the
+ * vfio_emu_*() calls below, which take the same arguments as the system
+ * calls they stand for.  vfio-emu-preload.c wraps it in an LD_PRELOAD
+ * library (libvfio-emu.so) that interposes open/ioctl/close/mmap/munmap/
+ * pread/pwrite for the paths and file descriptors it owns; unit tests call
+ * the model directly.
+ *
+ * The model does not link libqemuutil (it is loaded into QEMU, and into the
+ * shell libqtest starts QEMU with), so errors are reported as strings rather
+ * than through Error **.
+ *
+ * Selecting a device
+ * ------------------
+ * QEMU is started with "-device vfio-pci,sysfsdev=DIR" where DIR is a
+ * directory named like the device (e.g. ".../0000:01:00.0") holding a
+ * symbolic link "iommu_group" whose basename is the group number.  QEMU
+ * asks for the device by that basename (VFIO_GROUP_GET_DEVICE_FD).
+ *
+ * Environment
+ * -----------
+ *   VFIO_EMU_CONFIG  path of the configuration file (required)
+ *   VFIO_EMU_STATE   state directory (optional; where the emulation writes
+ *                    "mappings" and "events" and reads "faults")
+ *
+ * Configuration file (GKeyFile syntax, numbers in C syntax: 0x1000, 4096)
+ * -----------------------------------------------------------------------
+ *   [container]                 applies to every container QEMU opens
+ *   iova_pgsizes = 0x1000       bitmap reported by VFIO_IOMMU_GET_INFO;
+ *                               "none": the PGSIZES flag is not reported;
+ *                               0 is reported as is.  MAP/UNMAP require the
+ *                               lowest set bit as alignment (4 KiB if the
+ *                               bitmap is 0 or not reported).
+ *                               Default 0x40201000 (4K|2M|1G, as x86).
+ *   iova_ranges = 0-0xfedfffff,0xfef00000-0xffffffffffff
+ *                               valid IOVA ranges, inclusive ends, sorted;
+ *                               "none": no IOVA range capability and no
+ *                               range check.  Default: the above (an x86
+ *                               host: 48 bits minus the MSI window).
+ *   dma_entry_limit = 65535     mappings allowed per container
+ *   dma_avail_cap = true        report the DMA-avail capability
+ *   migration_cap = true        report the dirty-tracking capability
+ *
+ *   [device 0000:01:00.0]       one group per device; the name is what
+ *                               QEMU passes to VFIO_GROUP_GET_DEVICE_FD
+ *   group = 5                   required; devices may share a group
+ *   vendor_id = 0x1b36          also device_id (0x10f0),
+ *                               subsystem_vendor_id, subsystem_id (0),
+ *                               class (0xff0000), revision (1)
+ *   bar0 = 0x4000 mem64 prefetch
+ *                               SIZE (power of two) then any of: mem32
+ *                               (default), mem64 (uses the next BAR slot),
+ *                               io, prefetch, nommap.  Memory BARs are
+ *                               mmappable unless "nommap", including
+ *                               sub-page ones (as x86 hosts allow); I/O BARs
+ *                               never are.  bar0 .. bar5.
+ *   rom = 0x10000               option ROM size (power of two >= 2 KiB);
+ *                               0 or absent: no ROM
+ *   msix_entries = 16           MSI-X table size; 0 or absent: no MSI-X
+ *   msix_table = 0:0x2000       BAR:OFFSET of the table (default 0:0)
+ *   msix_pba = 0:0x3000         BAR:OFFSET of the PBA (default: after the
+ *                               table, in the same BAR)
+ *   msix_mappable = true        report VFIO_REGION_INFO_CAP_MSIX_MAPPABLE;
+ *                               false: report sparse-mmap areas that exclude
+ *                               the table's pages, and refuse mmaps of them
+ *   intx = true                 interrupt pin A (false: no INTx)
+ *   reset = true                VFIO_DEVICE_FLAGS_RESET
+ *
+ *   [fault NAME]                fail matching MAP/UNMAP calls
+ *   op = map                    map, unmap or any (required)
+ *   errno = EFAULT              name or number (required)
+ *   iova = 0x100000-0x1fffff    calls whose range overlaps (inclusive end);
+ *                               absent: any address
+ *   backing = ram               what backs the call: ram, DEVICE,
+ *                               DEVICE:barN, or any (default).  For UNMAP,
+ *                               the mappings the range covers.
+ *   skip = 0                    let the first M matching calls through
+ *   count = 1                   then fail N calls; absent: all of them
+ *
+ * Faults can also be given while QEMU runs: the file "faults" in the state
+ * directory (same syntax, [fault NAME] groups only) is re-read before each
+ * MAP/UNMAP when it changed (replace it with rename(2)); its rules start
+ * with fresh counters.  An injected fault fails the call with the errno and
+ * changes nothing.
+ *
+ * A malformed configuration is reported on stderr with the file, group and
+ * key, e.g. "vfio-emu: cfg.ini: [device 0000:01:00.0] bar0: size 0x3000 is
+ * not a power of two", and every open of /dev/vfio/... then fails with
+ * EINVAL (a malformed "faults" file makes the process exit).  Unknown
+ * groups and keys are errors too.
+ *
+ * State directory (rewritten/appended synchronously by each call)
+ * --------------------------------------------------------------
+ *   mappings  the IOMMU mapping table of every live container, one line per
+ *             mapping, sorted by container and iova, replaced atomically
+ *             (write + rename) after every change:
+ *               container=1 iova=0x0 size=0x80000000 vaddr=0x7f.. flags=0x3
+ *               backing=ram
+ *   events    an ordered log, one line per call, e.g.
+ *               seq=7 op=MAP container=1 iova=0xfe000000 size=0x4000
+ *               vaddr=0x7f.. flags=0x3 ret=0 backing=0000:01:00.0:bar0+0x0
+ *               seq=8 op=UNMAP container=1 iova=0xfe000000 size=0x4000
+ *               flags=0x0 ret=0 unmapped=0x4000
+ *             ret is 0 or -errno; "injected=1" marks an injected fault.
+ *             Other ops: CONTAINER_OPEN, SET_IOMMU, GROUP_SET_CONTAINER,
+ *             GROUP_UNSET_CONTAINER, RELEASE (the last group left; unmapped=
+ *             the bytes dropped), DEVICE_OPEN, DEVICE_CLOSE.
+ *   backing is "ram" for anything that is not a BAR mmap this emulation
+ *   served, else "DEVICE:barN+0xOFFSET" (the offset of vaddr in the BAR).
+ *   tests/qtest/vfio-emu/vfio-emu-state.h parses both files.
+ *
+ * Not emulated: VFIO_UPDATE_VADDR (reported absent), dirty-page bitmaps,
+ * hot reset, VGA regions, PCI Express capabilities, interrupts firing.
+ */
+
+#ifndef TESTS_QTEST_VFIO_EMU_H
+#define TESTS_QTEST_VFIO_EMU_H
+
+#include <sys/types.h>
+
+typedef struct VfioEmu VfioEmu;
+
+/*
+ * Create a model from the configuration file @config_path (may be NULL for
+ * "no devices") and the optional @state_dir.  Returns NULL and sets
+ * *@errmsg (g_free it) if the configuration is malformed.
+ */
+VfioEmu *vfio_emu_new(const char *config_path, const char *state_dir,
+                      char **errmsg);
+/* Same, from configuration text. */
+VfioEmu *vfio_emu_new_from_data(const char *config_text, const char *state_dir,
+                                char **errmsg);
+void vfio_emu_free(VfioEmu *emu);
+
+/*
+ * Check fault rules given as text (what the "faults" file holds); returns
+ * false and sets *@errmsg if they are malformed.
+ */
+bool vfio_emu_check_faults(const char *text, char **errmsg);
+
+/* Is @path one of ours (/dev/vfio/...)? */
+bool vfio_emu_is_vfio_path(const char *path);
+
+/*
+ * The system calls.  Each returns what the call returns, or -1 with errno
+ * set, exactly as the kernel would.  Only fds the model created (returned by
+ * vfio_emu_open or VFIO_GROUP_GET_DEVICE_FD) are accepted.
+ */
+bool vfio_emu_owns_fd(VfioEmu *emu, int fd);
+int vfio_emu_open(VfioEmu *emu, const char *path, int flags);
+int vfio_emu_ioctl(VfioEmu *emu, int fd, unsigned long request, void *arg);
+int vfio_emu_close(VfioEmu *emu, int fd);
+ssize_t vfio_emu_pread(VfioEmu *emu, int fd, void *buf, size_t count,
+                       off_t offset);
+ssize_t vfio_emu_pwrite(VfioEmu *emu, int fd, const void *buf, size_t count,
+                        off_t offset);
+void *vfio_emu_mmap(VfioEmu *emu, void *addr, size_t length, int prot,
+                    int flags, int fd, off_t offset);
+
+/*
+ * Tell the model that [addr, addr + length) no longer holds what it held
+ * (munmap, or a MAP_FIXED mmap over it) so it forgets the BAR mmaps there.
+ */
+void vfio_emu_forget_range(VfioEmu *emu, void *addr, size_t length);
+
+/*
+ * What backs @vaddr: "ram" or "DEVICE:barN+0xOFFSET".  Returns a new
+ * string.
+ */
+char *vfio_emu_describe_vaddr(VfioEmu *emu, uint64_t vaddr);
+
+/* Region layout of the device fd, as vfio-pci lays it out. */
+#define VFIO_EMU_REGION_SHIFT 40
+#define VFIO_EMU_REGION_OFFSET(index) ((uint64_t)(index) << \
+                                       VFIO_EMU_REGION_SHIFT)
+
+#endif /* TESTS_QTEST_VFIO_EMU_H */
