@@ -28,20 +28,6 @@
     "msix_table = 0:0x2000\n"                   \
     "msix_pba = 0:0x3000\n"
 
-static const VfioEmuMapping *covering(GArray *m, uint64_t iova, uint64_t last)
-{
-    int i;
-
-    for (i = 0; i < m->len; i++) {
-        VfioEmuMapping *e = &g_array_index(m, VfioEmuMapping, i);
-
-        if (e->iova <= iova && last <= e->iova + e->size - 1) {
-            return e;
-        }
-    }
-    return NULL;
-}
-
 static void assert_no_failed_calls(GArray *ev)
 {
     int i;
@@ -127,9 +113,9 @@ static void test_ram_layout(void)
     vfio_emu_qtest_start(t, NULL);
 
     ram = vfio_emu_qtest_mappings_of(t, NULL, -1);
-    low = covering(ram, 0, 0x9ffff);
-    high = covering(ram, 1 * MiB, 2 * GiB - 1);
-    above = covering(ram, 4 * GiB, 6 * GiB - 1);
+    low = vfio_emu_find_mapping(ram, 0, 0x9ffff);
+    high = vfio_emu_find_mapping(ram, 1 * MiB, 2 * GiB - 1);
+    above = vfio_emu_find_mapping(ram, 4 * GiB, 6 * GiB - 1);
     g_assert_nonnull(low);
     g_assert_nonnull(high);
     g_assert_nonnull(above);

@@ -30,21 +30,6 @@ static char *make_tmp_dir(void)
     return dir;
 }
 
-/* The mapping containing [iova, last], or NULL */
-static VfioEmuMapping *find_mapping(GArray *m, uint64_t iova, uint64_t last)
-{
-    int i;
-
-    for (i = 0; i < m->len; i++) {
-        VfioEmuMapping *e = &g_array_index(m, VfioEmuMapping, i);
-
-        if (e->iova <= iova && last <= e->iova + e->size - 1) {
-            return e;
-        }
-    }
-    return NULL;
-}
-
 static void test_smoke(void)
 {
     const char *preload = g_getenv("VFIO_EMU_PRELOAD");
@@ -56,7 +41,7 @@ static void test_smoke(void)
     g_autofree char *cmd = NULL;
     g_autoptr(GArray) m = NULL;
     g_autoptr(GArray) ev = NULL;
-    VfioEmuMapping *low, *high;
+    const VfioEmuMapping *low, *high;
     QTestState *qts;
     QPCIBus *bus;
     QPCIDevice *dev;
@@ -98,12 +83,12 @@ static void test_smoke(void)
 
     /* Guest RAM is mapped, below the legacy VGA hole and above 1 MiB */
     m = vfio_emu_read_mappings(state);
-    low = find_mapping(m, 0, 0x9ffff);
+    low = vfio_emu_find_mapping(m, 0, 0x9ffff);
     g_assert_nonnull(low);
     g_assert_cmpstr(low->backing, ==, "ram");
     g_assert_cmphex(low->flags, ==,
                     VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
-    high = find_mapping(m, 0x100000, 512 * MiB - 1);
+    high = vfio_emu_find_mapping(m, 0x100000, 512 * MiB - 1);
     g_assert_nonnull(high);
     g_assert_cmpstr(high->backing, ==, "ram");
     g_assert_cmpint(high->container, ==, 1);

@@ -254,3 +254,18 @@ bool vfio_emu_backing_bar(const char *backing, char **device, int *bar,
     *device = g_strndup(devbar, b - devbar);
     return true;
 }
+
+const VfioEmuMapping *vfio_emu_find_mapping(GArray *mappings, uint64_t iova,
+                                            uint64_t last)
+{
+    guint i;
+
+    for (i = 0; i < mappings->len; i++) {
+        VfioEmuMapping *e = &g_array_index(mappings, VfioEmuMapping, i);
+
+        if (e->iova <= iova && last <= e->iova + e->size - 1) {
+            return e;
+        }
+    }
+    return NULL;
+}

@@ -61,4 +61,11 @@ GArray *vfio_emu_read_events(const char *state_dir);
 bool vfio_emu_backing_bar(const char *backing, char **device, int *bar,
                           uint64_t *offset);
 
+/*
+ * The mapping of @mappings (from vfio_emu_read_mappings()) that contains
+ * all of [@iova, @last], or NULL.
+ */
+const VfioEmuMapping *vfio_emu_find_mapping(GArray *mappings, uint64_t iova,
+                                            uint64_t last);
+
 #endif /* TESTS_QTEST_VFIO_EMU_STATE_H */
