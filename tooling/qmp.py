@@ -11,15 +11,15 @@ import time
 class QEMU:
     """Run qemu-system-x86_64 under -accel qtest with a QMP and a qtest socket."""
 
-    def __init__(self, binary, args, env=None, stderr_path=None):
+    def __init__(self, binary, args, env=None, stderr_path=None, wrapper=()):
         self.dir = tempfile.mkdtemp(prefix="vfio-series-")
         self.qmp_path = os.path.join(self.dir, "qmp.sock")
         self.qtest_path = os.path.join(self.dir, "qtest.sock")
         self.stderr_path = stderr_path or os.path.join(self.dir, "stderr")
         qmp_srv = self._listen(self.qmp_path)
         qtest_srv = self._listen(self.qtest_path)
-        cmd = [binary, "-accel", "qtest", "-display", "none", "-nodefaults",
-               "-qtest", "unix:" + self.qtest_path,
+        cmd = list(wrapper) + [binary, "-accel", "qtest", "-display", "none", "-nodefaults",
+               "-qtest", "unix:" + self.qtest_path, "-qtest-log", "/dev/null",
                "-chardev", "socket,id=qmp,path=" + self.qmp_path,
                "-mon", "chardev=qmp,mode=control"] + args
         self.stderr = open(self.stderr_path, "w")
@@ -38,16 +38,26 @@ class QEMU:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.bind(path)
         s.listen(1)
-        s.settimeout(60)
         return s
 
-    def _accept(self, srv):
-        try:
-            conn, _ = srv.accept()
-        except socket.timeout:
-            self.proc.kill()
-            raise RuntimeError("QEMU did not connect; stderr:\n" + self.read_stderr())
+    def _accept(self, srv, timeout=600):
+        """Wait for QEMU to connect; fail at once if it exits first."""
+        srv.settimeout(0.5)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                conn, _ = srv.accept()
+                break
+            except socket.timeout:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("QEMU exited with %d; stderr:\n%s" %
+                                       (self.proc.returncode, self.read_stderr()))
+                if time.monotonic() > deadline:
+                    self.proc.kill()
+                    raise RuntimeError("QEMU did not connect; stderr:\n" +
+                                       self.read_stderr())
         srv.close()
+        conn.settimeout(None)
         return conn
 
     def cmd(self, name, **args):

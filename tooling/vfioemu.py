@@ -1,0 +1,290 @@
+"""Drive emulated vfio-pci devices in a q35 machine from Python.
+
+The scripts' counterpart of tests/qtest/vfio-emu/vfio-emu-qtest.c: start
+qemu-system-x86_64 under -accel qtest with the VFIO UAPI emulation
+(libvfio-emu.so, LD_PRELOAD) and N emulated devices, each behind its own
+pcie-root-port; program the root ports and the BARs through PCI config
+cycles (0xcf8/0xcfc) as firmware would; toggle memory decoding; read the
+emulated IOMMU's table and call log, QEMU's flat view and QMP.
+
+Works with any build of QEMU 10.0 (the unpatched base too): the emulation
+only sees system calls.  Used by `make demo` and `make bench`.
+"""
+
+import os
+import re
+import shutil
+import tempfile
+
+from qmp import QEMU
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(TOP, "build")
+PRELOAD = os.path.join(BUILD, "qemu", "tests", "qtest", "vfio-emu",
+                       "libvfio-emu.so")
+
+ROOT_PORT_SLOT = 0x10
+MEM32_SIZE = 16 << 20
+MEM64_SIZE = 4 << 30
+
+PCI_COMMAND = 0x04
+PCI_COMMAND_MEMORY = 0x2
+PCI_COMMAND_MASTER = 0x4
+PCI_BAR0 = 0x10
+
+
+def mem32_window(i):
+    """Device i's 32-bit window behind its root port (16 MiB)."""
+    return 0xe0000000 + i * MEM32_SIZE
+
+
+def mem64_window(i):
+    """Device i's 64-bit prefetchable window (4 GiB)."""
+    return 0x4000000000 + (i << 32)
+
+
+def _num(s):
+    return int(s, 0)
+
+
+def parse_kv_lines(text):
+    """The emulation's state files: one 'key=value ...' record a line."""
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        rec = {}
+        for field in line.split():
+            k, _, v = field.partition("=")
+            rec[k] = v
+        for k in ("iova", "size", "vaddr", "flags", "unmapped", "seq",
+                  "container", "ret"):
+            if k in rec:
+                rec[k] = _num(rec[k])
+        out.append(rec)
+    return out
+
+
+class Device:
+    def __init__(self, index, group, keys):
+        self.index = index
+        self.group = group
+        self.keys = keys
+        self.name = "0000:%02x:00.0" % (index + 1)
+        self.id = "vfio%d" % index
+        self.port = "rp%d" % index
+        self.busnr = index + 1
+        self.sysfs = None
+        self.bar_size = [0] * 6
+        self.bar_mem64 = [False] * 6
+        self.bar_io = [False] * 6
+        self.bar_addr = [None] * 6
+        self.decoding = False
+
+
+class Machine:
+    """A q35 machine with emulated vfio-pci devices.
+
+    container: lines of the emulation's [container] section;
+    faults: extra [fault NAME] sections; extra_args: more QEMU arguments;
+    wrapper: a command prefix (e.g. valgrind) for QEMU.
+    """
+
+    def __init__(self, binary, container="", faults="", ram_mb=512,
+                 extra_args=(), wrapper=(), workdir=None, preload=PRELOAD,
+                 env=None):
+        self.binary = binary
+        self.container = container
+        self.faults = faults
+        self.ram_mb = ram_mb
+        self.extra_args = list(extra_args)
+        self.wrapper = list(wrapper)
+        self.preload = preload
+        self.env = env
+        self.own_dir = workdir is None
+        self.dir = workdir or tempfile.mkdtemp(prefix="vfioemu-")
+        os.makedirs(self.dir, exist_ok=True)
+        self.state = os.path.join(self.dir, "state")
+        os.makedirs(self.state, exist_ok=True)
+        self.config = os.path.join(self.dir, "config")
+        self.devs = []
+        self.vm = None
+        self.events_seen = 0
+
+    def add_device(self, keys, group=None):
+        d = Device(len(self.devs), group or 10 + len(self.devs), keys)
+        d.sysfs = os.path.join(self.dir, "sys", d.name)
+        os.makedirs(d.sysfs, exist_ok=True)
+        link = os.path.join(d.sysfs, "iommu_group")
+        if not os.path.islink(link):
+            os.symlink("../../kernel/iommu_groups/%d" % d.group, link)
+        self.devs.append(d)
+        return d
+
+    def _config_text(self):
+        text = "[container]\n" + self.container.strip() + "\n\n"
+        for d in self.devs:
+            text += "[device %s]\ngroup = %d\n%s\n\n" % (
+                d.name, d.group, d.keys.strip())
+        return text + self.faults
+
+    def start(self):
+        if not os.path.exists(self.preload):
+            raise RuntimeError("%s is missing: run `make build`" % self.preload)
+        with open(self.config, "w") as f:
+            f.write(self._config_text())
+        args = ["-M", "q35", "-m", "%dM" % self.ram_mb] + self.extra_args
+        for i, d in enumerate(self.devs):
+            args += ["-device", "pcie-root-port,id=%s,chassis=%d,addr=%x.0" %
+                     (d.port, i + 1, ROOT_PORT_SLOT + i),
+                     "-device", "vfio-pci,sysfsdev=%s,bus=%s,addr=0.0,id=%s" %
+                     (d.sysfs, d.port, d.id)]
+        env = dict(self.env or os.environ)
+        env.update(VFIO_EMU_CONFIG=self.config, VFIO_EMU_STATE=self.state,
+                   LD_PRELOAD=self.preload)
+        self.vm = QEMU(self.binary, args, env=env, wrapper=self.wrapper,
+                       stderr_path=os.path.join(self.dir, "stderr"))
+        for d in self.devs:
+            self._program_root_port(d)
+            self._size_bars(d)
+
+    # PCI configuration cycles, as firmware does them
+    def _cfg_addr(self, bus, devfn, off):
+        self.vm.qtest_cmd("outl 0xcf8 0x%x" %
+                          (0x80000000 | bus << 16 | devfn << 8 | (off & 0xfc)))
+        return 0xcfc + (off & 3)
+
+    def cfg_read(self, bus, devfn, off, size=4):
+        port = self._cfg_addr(bus, devfn, off)
+        op = {1: "inb", 2: "inw", 4: "inl"}[size]
+        return int(self.vm.qtest_cmd("%s 0x%x" % (op, port)).split()[1], 0)
+
+    def cfg_write(self, bus, devfn, off, val, size=4):
+        port = self._cfg_addr(bus, devfn, off)
+        op = {1: "outb", 2: "outw", 4: "outl"}[size]
+        self.vm.qtest_cmd("%s 0x%x 0x%x" % (op, port, val))
+
+    def _program_root_port(self, d):
+        rp = (ROOT_PORT_SLOT + d.index) << 3
+        m32, m64 = mem32_window(d.index), mem64_window(d.index)
+        m32_last, m64_last = m32 + MEM32_SIZE - 1, m64 + MEM64_SIZE - 1
+        w = self.cfg_write
+        w(0, rp, 0x18, 0, 1)                     # primary bus
+        w(0, rp, 0x19, d.busnr, 1)               # secondary bus
+        w(0, rp, 0x1a, d.busnr, 1)               # subordinate bus
+        w(0, rp, 0x1c, 0xf0, 1)                  # no I/O window
+        w(0, rp, 0x1d, 0, 1)
+        w(0, rp, 0x20, (m32 >> 16) & 0xfff0, 2)
+        w(0, rp, 0x22, (m32_last >> 16) & 0xfff0, 2)
+        w(0, rp, 0x24, ((m64 >> 16) & 0xfff0) | 1, 2)
+        w(0, rp, 0x26, ((m64_last >> 16) & 0xfff0) | 1, 2)
+        w(0, rp, 0x28, m64 >> 32)
+        w(0, rp, 0x2c, m64_last >> 32)
+        w(0, rp, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2)
+
+    def _size_bars(self, d):
+        i = 0
+        while i < 6:
+            off = PCI_BAR0 + 4 * i
+            orig = self.cfg_read(d.busnr, 0, off)
+            d.bar_io[i] = bool(orig & 1)
+            d.bar_mem64[i] = not d.bar_io[i] and (orig & 6) == 4
+            self.cfg_write(d.busnr, 0, off, 0xffffffff)
+            lo = self.cfg_read(d.busnr, 0, off)
+            self.cfg_write(d.busnr, 0, off, orig)
+            mask = 0xffffffff00000000 | (lo & (~3 if d.bar_io[i] else ~0xf)
+                                         & 0xffffffff)
+            if d.bar_mem64[i]:
+                orig_hi = self.cfg_read(d.busnr, 0, off + 4)
+                self.cfg_write(d.busnr, 0, off + 4, 0xffffffff)
+                hi = self.cfg_read(d.busnr, 0, off + 4)
+                self.cfg_write(d.busnr, 0, off + 4, orig_hi)
+                mask = (hi << 32) | (mask & 0xffffffff)
+            d.bar_size[i] = ((~mask + 1) & (2**64 - 1)) if mask & 0xffffffff else 0
+            i += 2 if d.bar_mem64[i] else 1
+
+    def set_bar(self, d, bar, addr):
+        off = PCI_BAR0 + 4 * bar
+        self.cfg_write(d.busnr, 0, off, addr & 0xffffffff)
+        if d.bar_mem64[bar]:
+            self.cfg_write(d.busnr, 0, off + 4, addr >> 32)
+        d.bar_addr[bar] = addr
+
+    def program_bars(self, d):
+        """Place every memory BAR in the device's windows, largest first."""
+        nxt32, nxt64 = mem32_window(d.index), mem64_window(d.index)
+        for bar in sorted(range(6), key=lambda b: -d.bar_size[b]):
+            size = d.bar_size[bar]
+            if not size or d.bar_io[bar]:
+                continue
+            if d.bar_mem64[bar]:
+                addr = (nxt64 + size - 1) & ~(size - 1)
+                nxt64 = addr + size
+            else:
+                addr = (nxt32 + size - 1) & ~(size - 1)
+                nxt32 = addr + size
+            self.set_bar(d, bar, addr)
+
+    def set_decoding(self, d, on):
+        cmd = self.cfg_read(d.busnr, 0, PCI_COMMAND, 2)
+        cmd = cmd | PCI_COMMAND_MEMORY if on else cmd & ~PCI_COMMAND_MEMORY
+        self.cfg_write(d.busnr, 0, PCI_COMMAND, cmd, 2)
+        d.decoding = on
+
+    def set_faults(self, text):
+        """Replace the runtime fault rules (the emulation re-reads them)."""
+        tmp = os.path.join(self.state, "faults.tmp")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, os.path.join(self.state, "faults"))
+
+    # What the emulated IOMMU holds, and what QEMU asked of it
+    def mappings(self):
+        path = os.path.join(self.state, "mappings")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return parse_kv_lines(f.read())
+
+    def events(self):
+        path = os.path.join(self.state, "events")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return parse_kv_lines(f.read())
+
+    def take_events(self):
+        ev = self.events()
+        new = ev[self.events_seen:]
+        self.events_seen = len(ev)
+        return new
+
+    def ram_device_sections(self):
+        """RAM-device sections of the system address space's flat view.
+
+        Returns (first, last, region name) tuples, from HMP `info mtree -f`.
+        """
+        text = self.vm.hmp("info mtree -f")
+        out = []
+        in_memory = False
+        for line in text.splitlines():
+            if line.startswith("FlatView"):
+                in_memory = False
+            if line.startswith(" AS \"memory\"") or \
+                    line.startswith(' AS "memory"'):
+                in_memory = True
+            m = re.match(r"\s+([0-9a-f]+)-([0-9a-f]+) \(prio [-0-9]+, "
+                         r"ramd\): (.*?)(?: @[0-9a-f]+)?(?: KVM)?$", line)
+            if in_memory and m:
+                out.append((int(m.group(1), 16), int(m.group(2), 16),
+                            m.group(3)))
+        return out
+
+    def stderr(self):
+        return self.vm.read_stderr()
+
+    def quit(self):
+        rc = self.vm.quit() if self.vm else 0
+        if self.own_dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return rc
