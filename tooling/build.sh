@@ -56,7 +56,13 @@ fi
 
 note "build: ninja in $obj"
 jobs=${JOBS:-$(nproc)}
-ninja -C "$obj" -j "$jobs" qemu-system-x86_64 ${NINJA_TARGETS:-}
+targets=(qemu-system-x86_64)
+if [ "$mode" != baseline ]; then
+    # The VFIO UAPI emulation: make demo and make bench preload it.
+    targets+=(tests/qtest/vfio-emu/libvfio-emu.so)
+fi
+# shellcheck disable=SC2086 # NINJA_TARGETS is a list
+ninja -C "$obj" -j "$jobs" "${targets[@]}" ${NINJA_TARGETS:-}
 
 # Run from the build tree, QEMU looks for firmware under qemu-bundle/
 # (the configured paths, relocated): link Debian's firmware there.

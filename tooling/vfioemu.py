@@ -66,12 +66,12 @@ def parse_kv_lines(text):
 
 
 class Device:
-    def __init__(self, index, group, keys):
+    def __init__(self, index, group, keys, qdev_id=None):
         self.index = index
         self.group = group
         self.keys = keys
         self.name = "0000:%02x:00.0" % (index + 1)
-        self.id = "vfio%d" % index
+        self.id = qdev_id or "vfio%d" % index
         self.port = "rp%d" % index
         self.busnr = index + 1
         self.sysfs = None
@@ -111,8 +111,9 @@ class Machine:
         self.vm = None
         self.events_seen = 0
 
-    def add_device(self, keys, group=None):
-        d = Device(len(self.devs), group or 10 + len(self.devs), keys)
+    def add_device(self, keys, group=None, qdev_id=None):
+        d = Device(len(self.devs), group or 10 + len(self.devs), keys,
+                   qdev_id)
         d.sysfs = os.path.join(self.dir, "sys", d.name)
         os.makedirs(d.sysfs, exist_ok=True)
         link = os.path.join(d.sysfs, "iommu_group")
