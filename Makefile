@@ -1,7 +1,7 @@
 # The project's entry points.  `make demo` and `make check` do everything,
 # including installing Debian's packages (as root) and building QEMU.
 .PHONY: all deps base tree export build baseline series check-series \
-        debian-patches check demo clean help
+        debian-patches check check-asan demo clean help
 
 all: build
 
@@ -14,6 +14,7 @@ help:
 	@echo "make export          write build/src's commits back to patches/ and our files"
 	@echo "make series          git am-able series against upstream 10.0.13 in build/series"
 	@echo "make check-series    build every commit of the series"
+	@echo "make check-asan      the vfio tests under ASan+UBSan (part of make check)"
 	@echo "make debian-patches  DEP-3 quilt patches for debian/patches in build/debian-patches"
 
 deps:
@@ -45,6 +46,9 @@ debian-patches: base
 
 check: deps
 	@tooling/check.sh
+
+check-asan: deps
+	@tooling/check-asan.sh
 
 demo: build
 	@/usr/bin/python3 tooling/demo.py

@@ -57,9 +57,10 @@ fi
 note "build: ninja in $obj"
 jobs=${JOBS:-$(nproc)}
 targets=(qemu-system-x86_64)
-if [ "$mode" != baseline ]; then
-    # The VFIO UAPI emulation: make demo and make bench preload it.
-    targets+=(tests/qtest/vfio-emu/libvfio-emu.so)
+# The VFIO UAPI emulation, when the tree has it: demo and bench preload it.
+emu=tests/qtest/vfio-emu/libvfio-emu.so
+if grep -q "^build $emu:" "$obj/build.ninja"; then
+    targets+=("$emu")
 fi
 # shellcheck disable=SC2086 # NINJA_TARGETS is a list
 ninja -C "$obj" -j "$jobs" "${targets[@]}" ${NINJA_TARGETS:-}

@@ -43,7 +43,9 @@ build_pkgs=(
     dpkg-dev quilt xz-utils git
     seabios qemu-system-data ipxe-qemu
 )
-bpo_pkgs=(meson)
+# python3-pycotap: the pristine upstream tree (make series, check-series)
+# configures offline only with it; Debian's own patches drop it.
+bpo_pkgs=(meson python3-pycotap)
 systest_pkgs=(qemu-system-x86 busybox-static cpio kmod)
 
 want=("${build_pkgs[@]}" "${bpo_pkgs[@]}")

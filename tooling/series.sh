@@ -59,13 +59,28 @@ note "series: $n patches against QEMU $UPSTREAM_VERSION in build/series"
 
 if [ "${1:-}" = --build ]; then
     # Build every prefix of the series: each commit must build on its own.
-    mapfile -t commits < <(git -C "$repo" rev-list --reverse "v$UPSTREAM_VERSION..series")
+    # The +ds orig tarball cannot be configured without Debian's own
+    # patches (they drop the firmware blobs it lacks from pc-bios/), so the
+    # commits are built on the Debian-patched base: build/src's main holds
+    # the same commits (make tree), in a detached worktree of their own.
+    "$TOP/tooling/tree.sh"
+    wt=$BUILD/check-series/src
+    if [ ! -d "$wt" ]; then
+        mkdir -p "$BUILD/check-series"
+        git -C "$SRC" worktree add -q --detach "$wt" base
+    fi
+    mapfile -t commits < <(git -C "$SRC" rev-list --reverse base..main)
+    [ "${#commits[@]}" -eq "$n" ] ||
+        die "build/src has ${#commits[@]} commits but the series $n patches: run make tree"
     for c in "${commits[@]}"; do
-        git -C "$repo" checkout -q "$c"
-        note "check-series: building $(git -C "$repo" log -1 --format=%s "$c")"
-        QEMU_SRC=$repo QEMU_OBJ=$BUILD/series-tree/qemu "$TOP/tooling/build.sh" >/dev/null ||
-            die "commit '$(git -C "$repo" log -1 --format=%s "$c")' does not build"
+        subject=$(git -C "$SRC" log -1 --format=%s "$c")
+        git -C "$wt" checkout -q --detach "$c"
+        note "check-series: building $subject"
+        QEMU_SRC=$wt QEMU_OBJ=$BUILD/check-series/qemu \
+            NINJA_TARGETS=all "$TOP/tooling/build.sh" > "$BUILD/check-series/build.log" 2>&1 || {
+            tail -20 "$BUILD/check-series/build.log" >&2
+            die "commit '$subject' does not build (log: build/check-series/build.log)"
+        }
     done
-    git -C "$repo" checkout -q series
-    note "check-series: all ${#commits[@]} commits build"
+    note "check-series: all ${#commits[@]} commits build (with every test binary)"
 fi
