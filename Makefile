@@ -1,7 +1,7 @@
 # The project's entry points.  `make demo` and `make check` do everything,
 # including installing Debian's packages (as root) and building QEMU.
 .PHONY: all deps base tree export build baseline series check-series \
-        debian-patches check check-asan demo clean help
+        debian-patches check check-asan system-test demo clean help
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make series          git am-able series against upstream 10.0.13 in build/series"
 	@echo "make check-series    build every commit of the series"
 	@echo "make check-asan      the vfio tests under ASan+UBSan (part of make check)"
+	@echo "make system-test     nested-VM test of our QEMU against real kernel VFIO (installs its packages)"
 	@echo "make debian-patches  DEP-3 quilt patches for debian/patches in build/debian-patches"
 
 deps:
@@ -46,6 +47,10 @@ debian-patches: base
 
 check: deps
 	@tooling/check.sh
+
+system-test: build
+	@tooling/install-deps.sh --system-test
+	@tests/vfio-system/run
 
 check-asan: deps
 	@tooling/check-asan.sh

@@ -5,7 +5,8 @@
 #   2. the build (emulator, unit tests, qtests)
 #   3. our unit tests and qtests, and upstream x86 qtests that exercise PCI
 #      and the memory API, through meson's test runner
-#   4. the nested-VM system test, when its packages are installed
+#   4. our tests again under ASan+UBSan (tooling/check-asan.sh)
+#   5. the nested-VM system test, when its packages are installed
 # The last line is "N passed, M failed".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -111,6 +112,14 @@ else
 fi
 if [ "$mrc" != 0 ]; then
     grep -B2 -A30 -E 'FAIL|ERROR|TIMEOUT' "$BUILD/meson-test.log" | head -80
+fi
+
+# The vfio tests again, under AddressSanitizer + UndefinedBehaviorSanitizer
+# (a build of its own in build/asan; CHECK_ASAN=0 skips it).
+if [ "${CHECK_ASAN:-1}" != 0 ]; then
+    step "asan+ubsan: the vfio unit tests and qtests" "$TOP/tooling/check-asan.sh"
+else
+    note "asan+ubsan: skipped (CHECK_ASAN=0)"
 fi
 
 # The nested-VM system test needs its own packages (tooling/install-deps.sh

@@ -46,14 +46,24 @@ build_pkgs=(
 # python3-pycotap: the pristine upstream tree (make series, check-series)
 # configures offline only with it; Debian's own patches drop it.
 bpo_pkgs=(meson python3-pycotap)
+# The nested-VM system test (tests/vfio-system): L0 is QEMU >= 10.0 from
+# bookworm-backports; L1's initramfs is busybox-static, packed with cpio,
+# its modules resolved with kmod's depmod.  (gcc builds the 64K shim; the
+# kernel .deb is fetched by the test itself with apt-get download.)
 systest_pkgs=(qemu-system-x86 busybox-static cpio kmod)
+systest_ok() {
+    [ "${1:-}" != --system-test ] ||
+        dpkg --compare-versions \
+            "$(dpkg-query -W -f='${Version}' qemu-system-x86 2>/dev/null)" \
+            ge 1:10.0
+}
 
 want=("${build_pkgs[@]}" "${bpo_pkgs[@]}")
 if [ "${1:-}" = --system-test ]; then
     want+=("${systest_pkgs[@]}")
 fi
 
-if have_all "${want[@]}" &&
+if have_all "${want[@]}" && systest_ok "${1:-}" &&
    dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson)" ge 1.5; then
     echo "install-deps: everything is installed already"
     exit 0
@@ -69,6 +79,11 @@ apt-get install -y -q --no-install-recommends -t bookworm-backports "${bpo_pkgs[
 if [ "${1:-}" = --system-test ]; then
     apt-get install -y -q --no-install-recommends -t bookworm-backports \
         "${systest_pkgs[@]}"
+    systest_ok --system-test || {
+        echo "install-deps: qemu-system-x86 is older than 10.0; the system" \
+             "test needs bookworm-backports' 10.0" >&2
+        exit 1
+    }
 fi
 
 mver=$(dpkg-query -W -f='${Version}' meson)

@@ -7,8 +7,11 @@
  * Used by the VFIO system test (tests/vfio-system) to run QEMU against a
  * real kernel's type1 container as if the host IOMMU's smallest page were
  * 64 KiB: after a successful VFIO_IOMMU_GET_INFO it clears the bits below
- * PGSIZE_SHIM_MIN (default 64 KiB) in iova_pgsizes.  The kernel still maps
- * at 4 KiB; only what QEMU believes changes.  Built on the host with
+ * PGSIZE_SHIM_MIN (default 64 KiB) in iova_pgsizes and sets that bit, as a
+ * 64K-granule IOMMU reports it (x86's IOMMUs report 4K, 2M and 1G: hiding
+ * 4K alone would leave 2M).  The kernel still maps at 4 KiB, so anything
+ * QEMU maps at 64 KiB is accepted; only what QEMU believes changes.  Built
+ * on the host with
  *     gcc -O2 -shared -fPIC -o pgsize-shim.so pgsize-shim.c -ldl
  */
 
@@ -56,6 +59,7 @@ int ioctl(int fd, unsigned long request, ...)
             uint64_t old = info->iova_pgsizes;
 
             info->iova_pgsizes &= ~(shim_min() - 1);
+            info->iova_pgsizes |= shim_min();
             fprintf(stderr, "pgsize-shim: iova_pgsizes 0x%llx -> 0x%llx\n",
                     (unsigned long long)old,
                     (unsigned long long)info->iova_pgsizes);
