@@ -26,9 +26,10 @@ typedef enum VFIODMACause {
     VFIO_DMA_CAUSE_MAP_FAILED,
 } VFIODMACause;
 
+/* A BAR mmapped in pieces (around its MSI-X table) is one key. */
 typedef struct VFIODMAReportKey {
     const Object *owner;
-    const MemoryRegion *mr;
+    const MemoryRegion *mr;     /* the BAR's region, or the section's */
     VFIODMACause cause;
 } VFIODMAReportKey;
 
@@ -126,8 +127,12 @@ VFIOContainerBase *vfio_dma_tracker_next(VFIOContainerBase *bcontainer)
  * Describing what backs a section, for warnings and introspection.
  */
 
-/* The BAR of a vfio-pci device whose mmap is @mr, or -1. */
-static int vfio_dma_pci_bar(VFIOPCIDevice *vdev, const MemoryRegion *mr)
+/*
+ * The BAR of a vfio-pci device whose mmap is @mr, or -1; *@offset is
+ * set to the offset of the mmap in the BAR.
+ */
+static int vfio_dma_pci_bar(VFIOPCIDevice *vdev, const MemoryRegion *mr,
+                            uint64_t *offset)
 {
     int i, j;
 
@@ -136,11 +141,20 @@ static int vfio_dma_pci_bar(VFIOPCIDevice *vdev, const MemoryRegion *mr)
 
         for (j = 0; j < region->nr_mmaps; j++) {
             if (&region->mmaps[j].mem == mr) {
+                *offset = region->mmaps[j].offset;
                 return i;
             }
         }
     }
     return -1;
+}
+
+static VFIOPCIDevice *vfio_dma_pci_owner(const MemoryRegion *mr)
+{
+    Object *owner = memory_region_owner((MemoryRegion *)mr);
+
+    return owner ?
+        (VFIOPCIDevice *)object_dynamic_cast(owner, TYPE_VFIO_PCI) : NULL;
 }
 
 /*
@@ -153,6 +167,7 @@ static char *vfio_dma_describe(const MemoryRegion *mr, int *bar)
     VFIODevice *vbasedev = owner ? vfio_get_vfio_device(owner) : NULL;
     VFIOPCIDevice *vdev;
     g_autofree char *dev = NULL;
+    uint64_t offset;
 
     *bar = -1;
     if (!vbasedev) {
@@ -165,9 +180,9 @@ static char *vfio_dma_describe(const MemoryRegion *mr, int *bar)
         dev = g_strdup_printf("%s %s", object_get_typename(owner),
                               vbasedev->name);
     }
-    vdev = (VFIOPCIDevice *)object_dynamic_cast(owner, TYPE_VFIO_PCI);
+    vdev = vfio_dma_pci_owner(mr);
     if (vdev) {
-        *bar = vfio_dma_pci_bar(vdev, mr);
+        *bar = vfio_dma_pci_bar(vdev, mr, &offset);
     }
     if (*bar >= 0) {
         return g_strdup_printf("%s BAR %d", dev, *bar);
@@ -176,9 +191,19 @@ static char *vfio_dma_describe(const MemoryRegion *mr, int *bar)
 }
 
 /*
- * Warnings: collected per (owner, region, cause) while the listener runs,
- * printed when it commits, and never twice for the same key.
+ * Warnings: collected per (owner, BAR or region, cause) while the listener
+ * runs, printed when it commits, and never twice for the same key.
  */
+
+/* What a warning about @mr is for: its BAR, if it is an mmap of one */
+static const MemoryRegion *vfio_dma_report_region(const MemoryRegion *mr)
+{
+    VFIOPCIDevice *vdev = vfio_dma_pci_owner(mr);
+    uint64_t offset;
+    int bar = vdev ? vfio_dma_pci_bar(vdev, mr, &offset) : -1;
+
+    return bar >= 0 ? vdev->bars[bar].region.mem : mr;
+}
 
 static void vfio_dma_report(VFIODMATracker *tracker,
                             const MemoryRegion *mr, VFIODMACause cause,
@@ -187,7 +212,7 @@ static void vfio_dma_report(VFIODMATracker *tracker,
 {
     VFIODMAReportKey key = {
         .owner = memory_region_owner((MemoryRegion *)mr),
-        .mr = mr,
+        .mr = vfio_dma_report_region(mr),
         .cause = cause,
     };
     VFIODMAReport *report;
@@ -243,6 +268,49 @@ static char *vfio_dma_iova_ranges_str(VFIOContainerBase *bcontainer)
     return g_string_free(str, false);
 }
 
+/*
+ * The BAR that x-msix-relocation should move the MSI-X table of @vdev to:
+ * the first one the device does not use (vfio-pci then adds it), else the
+ * table's own BAR (vfio-pci doubles it and puts the table in the new
+ * upper half).  "auto" only knows devices from a list, empty in 10.0.
+ */
+static int vfio_dma_msix_relocation_bar(VFIOPCIDevice *vdev)
+{
+    int i;
+
+    for (i = 0; i < PCI_ROM_SLOT; i++) {
+        if (!vdev->bars[i].size && !(i && vdev->bars[i - 1].mem64)) {
+            return i;
+        }
+    }
+    return vdev->msix->table_bar;
+}
+
+/*
+ * The guest-physical range of the host pages that hold the MSI-X table,
+ * for a section of BAR @bar of @vdev that starts at @offset of the BAR;
+ * false if the table is not in that BAR.  QEMU emulates these pages: they
+ * can never be mapped, whatever the IOMMU page (without MSIX_MAPPABLE
+ * the host does not even let QEMU mmap them), and are not warned about.
+ */
+static bool vfio_dma_msix_table_pages(VFIOPCIDevice *vdev, int bar,
+                                      MemoryRegionSection *section,
+                                      uint64_t offset, Range *pages)
+{
+    uint64_t base, first, end;
+
+    if (!vdev || !vdev->msix || bar < 0 || vdev->msix->table_bar != bar) {
+        return false;
+    }
+    base = section->offset_within_address_space -
+           (offset + section->offset_within_region);
+    first = vdev->msix->table_offset & qemu_real_host_page_mask();
+    end = REAL_HOST_PAGE_ALIGN((uint64_t)vdev->msix->table_offset +
+                               vdev->msix->entries * PCI_MSIX_ENTRY_SIZE);
+    range_set_bounds(pages, base + first, base + end - 1);
+    return true;
+}
+
 /* The hint that fits why part of a BAR is not mapped. */
 static char *vfio_dma_hint(VFIOContainerBase *bcontainer,
                            VFIODMAReport *report)
@@ -252,28 +320,31 @@ static char *vfio_dma_hint(VFIOContainerBase *bcontainer,
         (VFIOPCIDevice *)object_dynamic_cast(owner, TYPE_VFIO_PCI) : NULL;
     g_autofree char *granule = size_to_str(report->granule);
     bool msix_in_bar = vdev && vdev->msix && report->bar >= 0 &&
-        (vdev->msix->table_bar == report->bar ||
-         vdev->msix->pba_bar == report->bar);
+        vdev->msix->table_bar == report->bar;
+    int relo;
 
     switch (report->key.cause) {
     case VFIO_DMA_CAUSE_UNALIGNED:
-        if (msix_in_bar) {
-            return g_strdup_printf("the MSI-X table at offset 0x%" PRIx32
-                                   " of BAR %d splits it: set"
-                                   " x-msix-relocation=auto on the device to"
-                                   " move the MSI-X table to a BAR of its"
-                                   " own", vdev->msix->table_offset,
-                                   report->bar);
-        }
-        if (report->vaddr_unaligned) {
-            return g_strdup_printf("QEMU's mapping of the region is not"
-                                   " aligned to %s", granule);
-        }
         if (vdev && report->bar >= 0 &&
             vdev->bars[report->bar].size < report->granule) {
             return g_strdup_printf("BAR %d is smaller than the IOMMU page;"
                                    " no setting can make it reachable",
                                    report->bar);
+        }
+        if (msix_in_bar) {
+            relo = vfio_dma_msix_relocation_bar(vdev);
+            return g_strdup_printf("the MSI-X table at offset 0x%" PRIx32
+                                   " of BAR %d splits it: set"
+                                   " x-msix-relocation=bar%d on the device"
+                                   " to move the MSI-X table %s",
+                                   vdev->msix->table_offset, report->bar,
+                                   relo, relo == report->bar ?
+                                   "to an added upper half of that BAR" :
+                                   "to that unused BAR");
+        }
+        if (report->vaddr_unaligned) {
+            return g_strdup_printf("QEMU's mapping of the region is not"
+                                   " aligned to %s", granule);
         }
         return g_strdup_printf("the guest placed it at an address that is"
                                " not a multiple of %s", granule);
@@ -465,6 +536,31 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
     return true;
 }
 
+/* Report a skipped range, less the MSI-X table's pages @table */
+static void vfio_dma_report_skip(VFIODMATracker *tracker,
+                                 const MemoryRegion *mr, VFIODMACause cause,
+                                 Range *range, Range *table,
+                                 uint64_t granule, bool vaddr_unaligned)
+{
+    Range part;
+
+    if (!range_overlaps_range(range, table)) {
+        vfio_dma_report(tracker, mr, cause, range, granule, 0,
+                        vaddr_unaligned);
+        return;
+    }
+    if (range_lob(range) < range_lob(table)) {
+        range_set_bounds(&part, range_lob(range), range_lob(table) - 1);
+        vfio_dma_report(tracker, mr, cause, &part, granule, 0,
+                        vaddr_unaligned);
+    }
+    if (range_upb(range) > range_upb(table)) {
+        range_set_bounds(&part, range_upb(table) + 1, range_upb(range));
+        vfio_dma_report(tracker, mr, cause, &part, granule, 0,
+                        vaddr_unaligned);
+    }
+}
+
 static VFIODMACause vfio_dma_skip_cause(VFIODMASkipReason reason)
 {
     return reason == VFIO_DMA_SKIP_OUTSIDE_IOVA ?
@@ -482,7 +578,9 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
     g_autofree char *what = NULL;
     g_autoptr(GArray) pieces = g_array_new(false, false,
                                            sizeof(VFIODMAPiece));
-    uint64_t granule;
+    VFIOPCIDevice *vdev = vfio_dma_pci_owner(section->mr);
+    uint64_t granule, mmap_offset = 0;
+    Range table = range_empty;
     bool fallback, vaddr_unaligned;
     int bar;
     guint i;
@@ -520,6 +618,10 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
         trace_vfio_dma_trim(name, id.first, id.last, granule, pieces->len);
     }
     what = vfio_dma_describe(section->mr, &bar);
+    if (vdev && bar >= 0) {
+        vfio_dma_pci_bar(vdev, section->mr, &mmap_offset);
+        vfio_dma_msix_table_pages(vdev, bar, section, mmap_offset, &table);
+    }
     for (i = 0; i < pieces->len; i++) {
         VFIODMAPiece *piece = &g_array_index(pieces, VFIODMAPiece, i);
         uint64_t first = range_lob(&piece->range);
@@ -537,9 +639,10 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
             trace_vfio_dma_skip(name, first, last,
                                 vfio_dma_skip_reason_str(piece->skip),
                                 granule);
-            vfio_dma_report(tracker, section->mr,
-                            vfio_dma_skip_cause(piece->skip), &piece->range,
-                            granule, 0, vaddr_unaligned);
+            vfio_dma_report_skip(tracker, section->mr,
+                                 vfio_dma_skip_cause(piece->skip),
+                                 &piece->range, &table, granule,
+                                 vaddr_unaligned);
         } else {
             /* A piece is at most a section, less than 2^64 bytes. */
             ret = vfio_container_dma_map(bcontainer, first, last - first + 1,

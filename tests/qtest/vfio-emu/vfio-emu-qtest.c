@@ -8,9 +8,14 @@
 #include "qemu/osdep.h"
 #include <linux/vfio.h>
 
+#include "qemu/cutils.h"
 #include "qemu/units.h"
 #include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "qobject/qnum.h"
+#include "qobject/qstring.h"
 #include "standard-headers/linux/pci_regs.h"
+#include "vfio-emu.h"
 #include "vfio-emu-qtest.h"
 
 /* The ICH9 ACPI PCI hotplug registers (hw/acpi/pcihp.c) */
@@ -86,6 +91,44 @@ void vfio_emu_qtest_add_config(VfioEmuQTest *t, const char *text)
 {
     g_assert_null(t->qts);
     g_string_append_printf(t->config_text, "%s\n", text);
+}
+
+void vfio_emu_qtest_set_device_props(VfioEmuQDev *d, const char *props)
+{
+    g_free(d->props);
+    d->props = g_strdup(props);
+}
+
+void vfio_emu_qtest_capture_stderr(VfioEmuQTest *t)
+{
+    g_assert_null(t->qts);
+    g_free(t->stderr_path);
+    t->stderr_path = g_build_filename(t->dir, "stderr", NULL);
+    t->stderr_seen = 0;
+}
+
+char **vfio_emu_qtest_take_stderr(VfioEmuQTest *t)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+    size_t len, end;
+
+    g_assert_nonnull(t->stderr_path);
+    g_file_get_contents(t->stderr_path, &text, &len, &err);
+    g_assert_no_error(err);
+    g_assert_cmpuint(len, >=, t->stderr_seen);
+    /* only whole lines */
+    for (end = len; end > t->stderr_seen && text[end - 1] != '\n'; end--) {
+        continue;
+    }
+    text[end] = '\0';
+    len = t->stderr_seen;
+    t->stderr_seen = end;
+    if (end == len) {
+        return g_new0(char *, 1);
+    }
+    text[end - 1] = '\0';
+    return g_strsplit(text + len, "\n", -1);
 }
 
 static void program_root_port(VfioEmuQTest *t, VfioEmuQDev *d)
@@ -166,10 +209,10 @@ static void find_device(VfioEmuQTest *t, VfioEmuQDev *d)
     size_bars(t, d);
 }
 
-void vfio_emu_qtest_start(VfioEmuQTest *t, const char *extra_args)
+/* The command line of QEMU with the devices and @extra_args */
+static GString *qemu_args(VfioEmuQTest *t, const char *extra_args)
 {
-    const char *preload = g_getenv("VFIO_EMU_PRELOAD");
-    g_autoptr(GString) args = g_string_new("");
+    GString *args = g_string_new("");
     int i;
 
     g_assert_true(g_file_set_contents(t->config, t->config_text->str, -1,
@@ -181,14 +224,27 @@ void vfio_emu_qtest_start(VfioEmuQTest *t, const char *extra_args)
 
         g_string_append_printf(args, " -device pcie-root-port,id=%s,"
                                "chassis=%d,addr=%x.0 -device vfio-pci,"
-                               "sysfsdev=%s,bus=%s,addr=0.0,id=%s",
+                               "sysfsdev=%s,bus=%s,addr=0.0,id=%s%s%s",
                                d->port, i + 1, ROOT_PORT_SLOT + i, d->sysfs,
-                               d->port, d->id);
+                               d->port, d->id, d->props ? "," : "",
+                               d->props ?: "");
     }
     if (extra_args) {
         g_string_append_printf(args, " %s", extra_args);
     }
+    return args;
+}
 
+void vfio_emu_qtest_start(VfioEmuQTest *t, const char *extra_args)
+{
+    const char *preload = g_getenv("VFIO_EMU_PRELOAD");
+    g_autoptr(GString) args = qemu_args(t, extra_args);
+    int i;
+
+    if (t->stderr_path) {
+        /* libqtest runs the command line with sh -c */
+        g_string_append_printf(args, " 2>'%s'", t->stderr_path);
+    }
     g_setenv("VFIO_EMU_CONFIG", t->config, true);
     g_setenv("VFIO_EMU_STATE", t->state, true);
     g_setenv("LD_PRELOAD", preload, true);
@@ -200,6 +256,92 @@ void vfio_emu_qtest_start(VfioEmuQTest *t, const char *extra_args)
         program_root_port(t, &t->devs[i]);
         find_device(t, &t->devs[i]);
     }
+}
+
+int vfio_emu_qtest_run_to_exit(VfioEmuQTest *t, const char *extra_args,
+                               char **err)
+{
+    g_autoptr(GString) args = qemu_args(t, extra_args);
+    g_autofree char *qmp = g_build_filename(t->dir, "quit.qmp", NULL);
+    g_autofree char *errfile = g_build_filename(t->dir, "exit-stderr",
+                                                NULL);
+    g_autofree char *cmd = NULL;
+    g_autoptr(GError) gerr = NULL;
+    const char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+    int status;
+
+    g_assert_null(t->qts);
+    g_assert_true(g_file_set_contents(qmp, "{'execute': 'qmp_capabilities'}\n"
+                                      "{'execute': 'quit'}\n", -1, NULL));
+    cmd = g_strdup_printf("VFIO_EMU_CONFIG='%s' VFIO_EMU_STATE='%s' "
+                          "LD_PRELOAD='%s' exec %s %s -accel qtest "
+                          "-display none -qmp stdio <'%s' >/dev/null "
+                          "2>'%s'", t->config, t->state,
+                          g_getenv("VFIO_EMU_PRELOAD"),
+                          g_getenv("QTEST_QEMU_BINARY"),
+                          args->str, qmp, errfile);
+    argv[2] = cmd;
+    g_spawn_sync(NULL, (char **)argv, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                 NULL, NULL, &status, &gerr);
+    g_assert_no_error(gerr);
+    g_assert_true(g_file_get_contents(errfile, err, NULL, NULL));
+    if (WIFSIGNALED(status)) {
+        return 128 + WTERMSIG(status);
+    }
+    g_assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+void vfio_emu_qtest_set_faults(VfioEmuQTest *t, const char *text)
+{
+    g_autofree char *tmp = g_build_filename(t->state, "faults.tmp", NULL);
+    g_autofree char *path = g_build_filename(t->state, "faults", NULL);
+
+    g_assert_true(g_file_set_contents(tmp, text, -1, NULL));
+    g_assert_cmpint(rename(tmp, path), ==, 0);
+}
+
+GArray *vfio_emu_qtest_bar_mmaps(VfioEmuQTest *t, VfioEmuQDev *d, int bar)
+{
+    g_autofree char *maps = g_strdup_printf("/proc/%d/maps",
+                                            (int)qtest_pid(t->qts));
+    g_autofree char *file = g_strdup_printf("/memfd:vfio-emu %s (deleted)",
+                                            d->name);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) lines = NULL;
+    GArray *res = g_array_new(false, false, sizeof(VfioEmuQMmap));
+    int i;
+
+    g_assert_true(g_file_get_contents(maps, &text, NULL, NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i]; i++) {
+        uint64_t start, end, offset;
+        int path = 0;
+        VfioEmuQMmap m;
+
+        if (sscanf(lines[i], "%" SCNx64 "-%" SCNx64 " %*s %" SCNx64
+                   " %*s %*s %n", &start, &end, &offset, &path) != 3 ||
+            !path || strcmp(lines[i] + path, file) ||
+            offset >> VFIO_EMU_REGION_SHIFT != bar) {
+            continue;
+        }
+        m.offset = offset & (VFIO_EMU_REGION_OFFSET(1) - 1);
+        m.size = end - start;
+        m.vaddr = start;
+        g_array_append_val(res, m);
+    }
+    return res;
+}
+
+void vfio_emu_qtest_expect_stale(VfioEmuQTest *t, uint64_t iova,
+                                 uint64_t size)
+{
+    VfioEmuMapping m = { .iova = iova, .size = size };
+
+    if (!t->stale) {
+        t->stale = g_array_new(false, false, sizeof(VfioEmuMapping));
+    }
+    g_array_append_val(t->stale, m);
 }
 
 void vfio_emu_qtest_free(VfioEmuQTest *t)
@@ -214,6 +356,7 @@ void vfio_emu_qtest_free(VfioEmuQTest *t)
         VfioEmuQDev *d = &t->devs[i];
 
         g_free(d->pdev);
+        g_free(d->props);
         g_free(d->name);
         g_free(d->id);
         g_free(d->port);
@@ -224,6 +367,20 @@ void vfio_emu_qtest_free(VfioEmuQTest *t)
     }
     if (t->qts) {
         qtest_quit(t->qts);
+    }
+    if (t->stderr_path && g_getenv("QTEST_LOG")) {
+        g_autofree char *text = NULL;
+
+        if (g_file_get_contents(t->stderr_path, &text, NULL, NULL)) {
+            fprintf(stderr, "%s", text);
+        }
+    }
+    g_free(t->stderr_path);
+    if (t->calls_model) {
+        g_array_unref(t->calls_model);
+    }
+    if (t->stale) {
+        g_array_unref(t->stale);
     }
     cmd = g_strdup_printf("rm -rf '%s'", t->dir);
     g_assert_cmpint(system(cmd), ==, 0);
@@ -318,10 +475,23 @@ void vfio_emu_qtest_unplug(VfioEmuQTest *t, VfioEmuQDev *d)
 
 void vfio_emu_qtest_replug(VfioEmuQTest *t, VfioEmuQDev *d)
 {
+    g_autoptr(QDict) args = qdict_new();
+    g_auto(GStrv) props = g_strsplit(d->props ?: "", ",", -1);
+    int i;
+
     g_assert_null(d->pdev);
-    qtest_qmp_device_add(t->qts, "vfio-pci", d->id,
-                         "{'sysfsdev': %s, 'bus': %s, 'addr': '0.0'}",
-                         d->sysfs, d->port);
+    qdict_put_str(args, "id", d->id);
+    qdict_put_str(args, "sysfsdev", d->sysfs);
+    qdict_put_str(args, "bus", d->port);
+    qdict_put_str(args, "addr", "0.0");
+    for (i = 0; props[i]; i++) {
+        char *eq = strchr(props[i], '=');
+
+        g_assert_nonnull(eq);
+        *eq = '\0';
+        qdict_put_str(args, props[i], eq + 1);
+    }
+    qtest_qmp_device_add_qdict(t->qts, "vfio-pci", args);
     find_device(t, d);
 }
 
@@ -409,6 +579,20 @@ static void check_ram_mapping(VfioEmuQTest *t, VfioEmuMapping *m,
     }
 }
 
+static bool is_stale(VfioEmuQTest *t, const VfioEmuMapping *m)
+{
+    int i;
+
+    for (i = 0; t->stale && i < t->stale->len; i++) {
+        VfioEmuMapping *s = &g_array_index(t->stale, VfioEmuMapping, i);
+
+        if (s->iova == m->iova && s->size == m->size) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void vfio_emu_qtest_check_invariants(VfioEmuQTest *t)
 {
     g_autoptr(GArray) all = vfio_emu_qtest_mappings(t);
@@ -446,6 +630,9 @@ void vfio_emu_qtest_check_invariants(VfioEmuQTest *t)
             check_ram_mapping(t, m, ram_vaddr);
             continue;
         }
+        if (is_stale(t, m)) {
+            continue;
+        }
         d = find_qdev(t, name);
         g_assert_nonnull(d);
         if (!d->pdev || !d->decoding ||
@@ -457,5 +644,304 @@ void vfio_emu_qtest_check_invariants(VfioEmuQTest *t)
         bar_size = MAX(d->bar_size[bar], qemu_real_host_page_size());
         g_assert_cmphex(m->iova, ==, d->bar_addr[bar] + off);
         g_assert_cmphex(off + m->size, <=, bar_size);
+    }
+}
+
+static bool errno_allowed(const int *allowed, int err)
+{
+    for (; allowed && *allowed; allowed++) {
+        if (*allowed == err) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static gint mapping_cmp(gconstpointer a, gconstpointer b)
+{
+    const VfioEmuMapping *ma = a, *mb = b;
+
+    if (ma->container != mb->container) {
+        return ma->container < mb->container ? -1 : 1;
+    }
+    return ma->iova < mb->iova ? -1 : ma->iova > mb->iova;
+}
+
+GArray *vfio_emu_qtest_check_calls(VfioEmuQTest *t, const int *allowed)
+{
+    GArray *ev = vfio_emu_qtest_take_events(t);
+    g_autoptr(GArray) table = vfio_emu_qtest_mappings(t);
+    GArray *model;
+    int i, j;
+
+    if (!t->calls_model) {
+        t->calls_model = g_array_new(false, false, sizeof(VfioEmuMapping));
+    }
+    model = t->calls_model;
+    for (i = 0; i < ev->len; i++) {
+        VfioEmuEvent *e = &g_array_index(ev, VfioEmuEvent, i);
+        bool map = !strcmp(e->op, "MAP");
+        uint64_t released = 0;
+
+        if (!map && strcmp(e->op, "UNMAP") && strcmp(e->op, "RELEASE")) {
+            continue;
+        }
+        if (e->ret) {
+            if (!e->injected && !errno_allowed(allowed, -e->ret)) {
+                g_error("%s iova=0x%" PRIx64 " size=0x%" PRIx64 " failed "
+                        "with %d, and no fault was injected", e->op,
+                        e->iova, e->size, e->ret);
+            }
+            continue;
+        }
+        if (map) {
+            VfioEmuMapping m = {
+                .container = e->container, .iova = e->iova,
+                .size = e->size, .vaddr = e->vaddr, .flags = e->flags,
+            };
+
+            g_array_append_val(model, m);
+            continue;
+        }
+        for (j = model->len - 1; j >= 0; j--) {
+            VfioEmuMapping *m = &g_array_index(model, VfioEmuMapping, j);
+
+            if (m->container != e->container) {
+                continue;
+            }
+            if (!strcmp(e->op, "RELEASE")) {
+                released += m->size;
+                g_array_remove_index(model, j);
+            } else if (m->iova == e->iova && m->size == e->size) {
+                break;
+            }
+        }
+        if (!strcmp(e->op, "RELEASE")) {
+            g_assert_cmphex(e->unmapped, ==, released);
+            continue;
+        }
+        if (j < 0) {
+            g_error("UNMAP iova=0x%" PRIx64 " size=0x%" PRIx64 " (seq %"
+                    PRIu64 ") is not exactly one mapping", e->iova, e->size,
+                    e->seq);
+        }
+        g_assert_cmphex(e->unmapped, ==, e->size);
+        g_array_remove_index(model, j);
+    }
+
+    g_array_sort(model, mapping_cmp);
+    g_assert_cmpint(model->len, ==, table->len);
+    for (i = 0; i < table->len; i++) {
+        VfioEmuMapping *a = &g_array_index(model, VfioEmuMapping, i);
+        VfioEmuMapping *b = &g_array_index(table, VfioEmuMapping, i);
+
+        g_assert_cmpint(a->container, ==, b->container);
+        g_assert_cmphex(a->iova, ==, b->iova);
+        g_assert_cmphex(a->size, ==, b->size);
+        g_assert_cmphex(a->vaddr, ==, b->vaddr);
+        g_assert_cmphex(a->flags, ==, b->flags);
+    }
+    return ev;
+}
+
+static uint64_t qdict_get_u64(QDict *d, const char *key)
+{
+    QNum *n = qobject_to(QNum, qdict_get(d, key));
+    uint64_t v;
+
+    g_assert_nonnull(n);
+    g_assert_true(qnum_get_try_uint(n, &v));
+    return v;
+}
+
+/* The mapping of @table in @container at @iova, or -1 */
+static int table_find(GArray *table, int container, uint64_t iova)
+{
+    int i;
+
+    for (i = 0; i < table->len; i++) {
+        VfioEmuMapping *m = &g_array_index(table, VfioEmuMapping, i);
+
+        if (m->container == container && m->iova == iova) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* Check one entry of the answer in state "mapped" against @m */
+static void check_qmp_mapped(VfioEmuQTest *t, QDict *e, VfioEmuMapping *m)
+{
+    bool ro = qdict_get_bool(e, "read-only");
+    const char *backing = qdict_get_str(e, "backing");
+    const char *device = qdict_get_try_str(e, "device");
+    g_autofree char *name = NULL;
+    int bar;
+    uint64_t off;
+
+    g_assert_cmphex(qdict_get_u64(e, "size"), ==, m->size);
+    g_assert_cmphex(m->flags, ==, ro ? VFIO_DMA_MAP_FLAG_READ :
+                    VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
+    if (!vfio_emu_backing_bar(m->backing, &name, &bar, &off)) {
+        g_assert_false(qdict_get_bool(e, "ram-device"));
+        g_assert_true(g_str_has_prefix(backing, "guest RAM ("));
+        g_assert_null(device);
+    } else {
+        VfioEmuQDev *d = find_qdev(t, name);
+        g_autofree char *what = g_strdup_printf("(%s) BAR %d", name, bar);
+
+        g_assert_nonnull(d);
+        g_assert_true(qdict_get_bool(e, "ram-device"));
+        g_assert_true(g_str_has_suffix(backing, what));
+        if (device) {
+            g_autofree char *path = g_strdup_printf("/machine/peripheral/%s",
+                                                    d->id);
+
+            g_assert_cmpstr(device, ==, path);
+        } else {
+            /* detached from its section by a failed unmap */
+            g_assert_true(is_stale(t, m));
+        }
+    }
+}
+
+QList *vfio_emu_qtest_check_qmp(VfioEmuQTest *t)
+{
+    g_autoptr(GArray) table = vfio_emu_qtest_mappings(t);
+    g_autofree bool *seen = g_new0(bool, table->len + 1);
+    g_autofree bool *dev_seen = g_new0(bool, t->ndevs + 1);
+    QDict *resp = qtest_qmp(t->qts, "{'execute': "
+                            "'x-query-vfio-dma-mappings'}");
+    QList *all = qlist_new();
+    QListEntry *ce, *me, *de;
+    int container = 0, i;
+
+    g_assert_true(qdict_haskey(resp, "return"));
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(resp, "return"), ce) {
+        QDict *c = qobject_to(QDict, qlist_entry_obj(ce));
+        uint64_t n_mapped = 0;
+
+        /* The next container of the table: the answer is in that order */
+        for (i = 0; i < table->len; i++) {
+            int id = g_array_index(table, VfioEmuMapping, i).container;
+
+            if (id > container) {
+                container = id;
+                break;
+            }
+        }
+        g_assert_cmpint(i, <, table->len);
+
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(c, "devices"), de) {
+            const char *path = qstring_get_str(
+                qobject_to(QString, qlist_entry_obj(de)));
+
+            for (i = 0; i < t->ndevs; i++) {
+                g_autofree char *p = g_strdup_printf("/machine/peripheral/%s",
+                                                     t->devs[i].id);
+
+                if (!strcmp(p, path)) {
+                    break;
+                }
+            }
+            g_assert_cmpint(i, <, t->ndevs);
+            g_assert_nonnull(t->devs[i].pdev);
+            g_assert_false(dev_seen[i]);
+            dev_seen[i] = true;
+        }
+
+        QLIST_FOREACH_ENTRY(qdict_get_qlist(c, "mappings"), me) {
+            QDict *e = qobject_to(QDict, qlist_entry_obj(me));
+            const char *state = qdict_get_str(e, "state");
+            uint64_t iova = qdict_get_u64(e, "iova");
+
+            qlist_append(all, qobject_ref(e));
+            if (!strcmp(state, "skipped")) {
+                g_assert_true(qdict_haskey(e, "reason"));
+                g_assert_false(qdict_haskey(e, "errno"));
+                continue;
+            }
+            g_assert_false(qdict_haskey(e, "reason"));
+            if (!strcmp(state, "failed")) {
+                g_assert_cmpstr(qdict_get_str(e, "error"), ==,
+                                strerror(qdict_get_int(e, "errno")));
+                continue;
+            }
+            g_assert_cmpstr(state, ==, "mapped");
+            g_assert_false(qdict_haskey(e, "errno"));
+            i = table_find(table, container, iova);
+            if (i < 0) {
+                g_error("x-query-vfio-dma-mappings: 0x%" PRIx64 " is mapped,"
+                        " but not in the IOMMU", iova);
+            }
+            g_assert_false(seen[i]);
+            seen[i] = true;
+            n_mapped++;
+            check_qmp_mapped(t, e, &g_array_index(table, VfioEmuMapping, i));
+        }
+        g_assert_cmpuint(qdict_get_u64(c, "dma-entries"), ==, n_mapped);
+    }
+    for (i = 0; i < table->len; i++) {
+        VfioEmuMapping *m = &g_array_index(table, VfioEmuMapping, i);
+
+        if (!seen[i]) {
+            g_error("IOMMU mapping container=%d iova=0x%" PRIx64 " size=0x%"
+                    PRIx64 " is missing from x-query-vfio-dma-mappings",
+                    m->container, m->iova, m->size);
+        }
+    }
+    for (i = 0; i < t->ndevs; i++) {
+        g_assert_true(dev_seen[i] == !!t->devs[i].pdev);
+    }
+    qobject_unref(resp);
+    return all;
+}
+
+void vfio_emu_qtest_check_hmp(VfioEmuQTest *t, QList *mappings)
+{
+    g_autofree char *out = qtest_hmp(t->qts, "info vfio-dma");
+    g_auto(GStrv) lines = g_strsplit(out, "\n", -1);
+    g_autofree bool *used = g_new0(bool, g_strv_length(lines) + 1);
+    QListEntry *me;
+    int i, rows = 0;
+
+    for (i = 0; lines[i]; i++) {
+        g_strchomp(lines[i]);           /* the monitor ends lines with \r\n */
+        rows += g_str_has_prefix(lines[i], "  0x");
+    }
+    g_assert_cmpint(rows, ==, qlist_size(mappings));
+
+    QLIST_FOREACH_ENTRY(mappings, me) {
+        QDict *e = qobject_to(QDict, qlist_entry_obj(me));
+        uint64_t iova = qdict_get_u64(e, "iova");
+        uint64_t size = qdict_get_u64(e, "size");
+        g_autofree char *hsize = size_to_str(size);
+        g_autofree char *state = NULL;
+        g_autofree char *want = NULL;
+
+        if (qdict_haskey(e, "reason")) {
+            state = g_strdup_printf("skipped (%s)",
+                                    qdict_get_str(e, "reason"));
+        } else if (qdict_haskey(e, "errno")) {
+            state = g_strdup_printf("failed (%s)",
+                                    qdict_get_str(e, "error"));
+        } else {
+            state = g_strdup("mapped");
+        }
+        want = g_strdup_printf("  0x%016" PRIx64 " 0x%016" PRIx64
+                               " %10s %-3s %-28s %s", iova, iova + size - 1,
+                               hsize, qdict_get_bool(e, "read-only") ?
+                               "r" : "rw", state,
+                               qdict_get_str(e, "backing"));
+        for (i = 0; lines[i]; i++) {
+            if (!used[i] && !strcmp(lines[i], want)) {
+                used[i] = true;
+                break;
+            }
+        }
+        if (!lines[i]) {
+            g_error("info vfio-dma lacks the line \"%s\"; it shows:\n%s",
+                    want, out);
+        }
     }
 }

@@ -45,7 +45,15 @@ typedef struct VfioEmuQDev {
     bool bar_mem64[VFIO_EMU_QTEST_NUM_BARS];
     bool bar_io[VFIO_EMU_QTEST_NUM_BARS];
     uint64_t bar_addr[VFIO_EMU_QTEST_NUM_BARS];   /* or ..._UNMAPPED */
+    char *props;                /* extra vfio-pci properties, "k=v,..." */
 } VfioEmuQDev;
+
+/* A host mapping (mmap) of part of a BAR in QEMU */
+typedef struct VfioEmuQMmap {
+    uint64_t offset;            /* in the BAR */
+    uint64_t size;
+    uint64_t vaddr;
+} VfioEmuQMmap;
 
 typedef struct VfioEmuQTest {
     char *dir;
@@ -58,6 +66,10 @@ typedef struct VfioEmuQTest {
     uint64_t below_4g;
     uint64_t above_4g;
     guint events_seen;
+    char *stderr_path;          /* QEMU's stderr, if captured */
+    size_t stderr_seen;
+    GArray *calls_model;        /* the table, by the calls seen */
+    GArray *stale;              /* VfioEmuMapping: may outlive a section */
     int ndevs;
     VfioEmuQDev devs[VFIO_EMU_QTEST_MAX_DEVS];
 } VfioEmuQTest;
@@ -78,6 +90,51 @@ VfioEmuQDev *vfio_emu_qtest_add_device(VfioEmuQTest *t, int group,
 
 /* Append raw configuration text, e.g. a [container] section */
 void vfio_emu_qtest_add_config(VfioEmuQTest *t, const char *text);
+
+/*
+ * Give @d extra vfio-pci properties, "key=value,...", used from the next
+ * start or replug on.
+ */
+void vfio_emu_qtest_set_device_props(VfioEmuQDev *d, const char *props);
+
+/*
+ * Send QEMU's stderr to a file (the command line ends with " 2>FILE"; the
+ * harness starts QEMU through sh -c) for vfio_emu_qtest_take_stderr().
+ * Call before vfio_emu_qtest_start().  With QTEST_LOG set, the file also
+ * gets the qtest log, and vfio_emu_qtest_free() prints it.
+ */
+void vfio_emu_qtest_capture_stderr(VfioEmuQTest *t);
+
+/* The lines QEMU wrote to stderr since the previous call; g_strfreev() */
+char **vfio_emu_qtest_take_stderr(VfioEmuQTest *t);
+
+/*
+ * Run QEMU with the devices and @extra_args as vfio_emu_qtest_start()
+ * would, but expecting it to fail: it runs to its exit (if it starts, a
+ * QMP "quit" on its stdin ends it).  Returns its exit status (128 + N if a
+ * signal N killed it) and sets *@err to what it wrote to stderr.
+ */
+int vfio_emu_qtest_run_to_exit(VfioEmuQTest *t, const char *extra_args,
+                               char **err);
+
+/*
+ * Replace the emulation's runtime fault rules ("faults" in the state
+ * directory, [fault NAME] groups; "" for none) while QEMU runs.
+ */
+void vfio_emu_qtest_set_faults(VfioEmuQTest *t, const char *text);
+
+/*
+ * QEMU's host mappings of @d's @bar, from /proc/PID/maps, in offset
+ * order: what the listener's vaddr alignment depends on.
+ */
+GArray *vfio_emu_qtest_bar_mmaps(VfioEmuQTest *t, VfioEmuQDev *d, int bar);
+
+/*
+ * Allow a mapping to outlive its section in
+ * vfio_emu_qtest_check_invariants(): one that a failed UNMAP left behind.
+ */
+void vfio_emu_qtest_expect_stale(VfioEmuQTest *t, uint64_t iova,
+                                 uint64_t size);
 
 /*
  * Start QEMU (q35, -accel qtest, -nodefaults) with the devices and
@@ -125,5 +182,35 @@ GArray *vfio_emu_qtest_mappings_of(VfioEmuQTest *t, VfioEmuQDev *d, int bar);
  * BAR equal to the iova's.  A mapping that outlived its section fails.
  */
 void vfio_emu_qtest_check_invariants(VfioEmuQTest *t);
+
+/*
+ * Take the events since the previous look (as vfio_emu_qtest_take_events(),
+ * which it replaces for the test that calls it) and replay their MAP,
+ * UNMAP and RELEASE calls on the table as the previous call left it:
+ * every successful UNMAP must remove exactly one mapping, of exactly its
+ * iova and size, and report that size unmapped (so nothing never mapped
+ * is unmapped, and nothing twice); a failed MAP or UNMAP must be an
+ * injected fault or fail with an errno of @allowed (0-terminated, may be
+ * NULL); the result must be the table the emulation now holds.  Returns
+ * the events.
+ */
+GArray *vfio_emu_qtest_check_calls(VfioEmuQTest *t, const int *allowed);
+
+/*
+ * Check that x-query-vfio-dma-mappings agrees with the emulation's table:
+ * the containers in order, each with its live devices, and every entry in
+ * state "mapped" is exactly one mapping of the table (iova, size,
+ * read-only, guest RAM or the device and BAR that backs it), and each
+ * mapping is one such entry.  Returns the answer's mappings of every
+ * container, in order (a QList of QDict; qobject_unref() it).
+ */
+QList *vfio_emu_qtest_check_qmp(VfioEmuQTest *t);
+
+/*
+ * Check that "info vfio-dma" shows each entry of @mappings (from
+ * vfio_emu_qtest_check_qmp()): one line per entry with its first and last
+ * IOVA, size, access, state and backing.
+ */
+void vfio_emu_qtest_check_hmp(VfioEmuQTest *t, QList *mappings);
 
 #endif /* TESTS_QTEST_VFIO_EMU_QTEST_H */

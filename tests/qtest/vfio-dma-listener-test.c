@@ -1,0 +1,1608 @@
+/*
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ * The VFIO listener's DMA mapping of RAM device sections, against vfio-emu
+ *
+ * Copyright (c) 2026 The vfio-series authors
+ *
+ * Each scenario starts q35 with emulated vfio-pci devices of a given BAR
+ * and MSI-X layout on a host IOMMU with a given minimum page and usable
+ * IOVA ranges, then runs a list of steps: programming BARs, memory
+ * decoding on and off, BAR moves, hot-unplug and replug, MAP and UNMAP
+ * faults.  The test keeps its own model of what the listener must have
+ * done, computed from the layout alone: every BAR mmap, less the MSI-X
+ * table that QEMU emulates over it, trimmed inward to the mapping granule
+ * (the larger of the IOMMU minimum page and the host page) and split
+ * against the usable IOVA ranges; a section whose host mapping is not
+ * aligned like its IOVA cannot be mapped at all (QEMU's mmaps, read from
+ * /proc, must be aligned like the BAR offsets they map).  After every
+ * step it checks:
+ *
+ * - the IOMMU table of each device is exactly the model's mapped ranges,
+ *   and nothing in it outlived its section;
+ * - the MAP and UNMAP calls of the step: each UNMAP removed exactly one
+ *   mapping of exactly its size, no MAP failed that was not meant to;
+ * - x-query-vfio-dma-mappings agrees with the IOMMU table, and its
+ *   skipped and failed entries with the model, reasons and errnos
+ *   included; "info vfio-dma" shows the same;
+ * - QEMU's stderr got exactly the warnings due: one per BAR and cause,
+ *   with the device, the BAR, the guest-physical ranges, both page sizes,
+ *   the consequence and the hint that fits; and the errors of failed
+ *   unmaps.  Nothing else.
+ *
+ * The matrix (scenarios[] below): IOMMU minimum pages of 4 KiB and 64 KiB
+ * with each layout that makes a difference there (MSI-X table mid-BAR in
+ * the ConnectX shape, with and without MSIX_MAPPABLE, at offset 0, in its
+ * own BAR, relocated by x-msix-relocation; a sub-page BAR; a 64-bit BAR
+ * partly and then wholly outside the IOVA ranges), decode cycles, BAR
+ * moves and hot-unplug/replug in most of them, two devices sharing the
+ * container, and MAP/UNMAP faults and the DMA entry limit with 4 KiB
+ * pages.  Guest RAM is checked where it is strict: refused at startup
+ * (MAP fault, RAM outside the IOVA ranges, 2 MiB IOMMU pages, which the
+ * BIOS ROM can never be aligned to) and hw_error on memory hotplug.
+ */
+
+#include "qemu/osdep.h"
+#include <linux/vfio.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "qapi/error.h"
+#include "qemu/cutils.h"
+#include "qemu/units.h"
+#include "qobject/qdict.h"
+#include "qobject/qlist.h"
+#include "qobject/qjson.h"
+#include "qobject/qnum.h"
+#include "vfio-emu/vfio-emu-qtest.h"
+
+#define NBARS       VFIO_EMU_QTEST_NUM_BARS
+#define MAX_DEVS    2
+#define MAX_STEPS   24
+#define HOST_PAGE   qemu_real_host_page_size()
+#define MSIX_ENTRY  16
+
+/* The usable IOVA ranges vfio-emu reports by default (an x86 host) */
+#define X86_IOVA    "0-0xfedfffff,0xfef00000-0xffffffffffff"
+
+/*
+ * A device: its BARs and MSI-X placement, as the emulation is told
+ */
+typedef struct Layout {
+    uint64_t bar_size[NBARS];       /* 0: no BAR */
+    uint8_t mem64;                  /* bit n: BAR n is 64-bit prefetchable */
+    int msix_entries;               /* 0: no MSI-X */
+    int table_bar;
+    uint32_t table_off;
+    bool sparse;                    /* no MSIX_MAPPABLE: sparse mmaps */
+    const char *props;              /* extra vfio-pci properties */
+    int relocated_to;               /* x-msix-relocation=barN in @props */
+} Layout;
+
+/* ConnectX: a 32 MiB BAR 0 with the MSI-X table at 0x2000 */
+static const Layout connectx = {
+    .bar_size = { 32 * MiB }, .mem64 = 1 << 0,
+    .msix_entries = 16, .table_bar = 0, .table_off = 0x2000,
+    .relocated_to = -1,
+};
+
+static const Layout connectx_sparse = {
+    .bar_size = { 32 * MiB }, .mem64 = 1 << 0,
+    .msix_entries = 16, .table_bar = 0, .table_off = 0x2000,
+    .sparse = true, .relocated_to = -1,
+};
+
+/* What the hint about connectx on 64 KiB pages says to do */
+static const Layout connectx_relocated = {
+    .bar_size = { 32 * MiB }, .mem64 = 1 << 0,
+    .msix_entries = 16, .table_bar = 0, .table_off = 0x2000,
+    .props = "x-msix-relocation=bar2", .relocated_to = 2,
+};
+
+/* The table at offset 0 of a 1 MiB BAR, 64 vectors */
+static const Layout table_at_0 = {
+    .bar_size = { 1 * MiB }, .mem64 = 1 << 0,
+    .msix_entries = 64, .table_bar = 0, .table_off = 0,
+    .relocated_to = -1,
+};
+
+/* A NIC: 16 MiB BAR 0, the MSI-X table in a 16 KiB BAR 2 of its own */
+static const Layout own_bar = {
+    .bar_size = { 16 * MiB, 0, 0x4000 }, .mem64 = 1 << 0,
+    .msix_entries = 16, .table_bar = 2, .table_off = 0,
+    .relocated_to = -1,
+};
+
+/* A 256-byte BAR 0 and a 64 KiB BAR 2, both 32-bit, no MSI-X */
+static const Layout sub_page = {
+    .bar_size = { 0x100, 0, 0x10000 },
+    .relocated_to = -1,
+};
+
+/* A 32 MiB 64-bit BAR 0 and a 4 KiB 32-bit BAR 2, no MSI-X */
+static const Layout big_bar = {
+    .bar_size = { 32 * MiB, 0, 0x1000 }, .mem64 = 1 << 0,
+    .relocated_to = -1,
+};
+
+typedef enum StepOp {
+    STEP_END,
+    STEP_PROGRAM,       /* program every BAR, packed in the windows */
+    STEP_DECODE,        /* arg: on (1) or off (0) */
+    STEP_MOVE,          /* bar, arg: by how much */
+    STEP_UNPLUG,
+    STEP_REPLUG,
+    STEP_MAP_FAULT,     /* bar, arg: errno of every MAP of it, 0: none */
+    STEP_UNMAP_FAULT,   /* bar, arg: errno of every UNMAP of it, 0: none */
+    STEP_LIFE,          /* bar, arg: life_steps[] with its move */
+} StepOp;
+
+typedef struct Step {
+    StepOp op;
+    int dev;
+    int bar;
+    uint64_t arg;
+} Step;
+
+typedef struct Scenario {
+    const char *name;
+    uint64_t min_page;
+    const char *iova_ranges;        /* NULL: X86_IOVA */
+    int dma_entry_limit;            /* 0: the default */
+    int ndevs;
+    const Layout *dev[MAX_DEVS];
+    Step steps[MAX_STEPS];
+} Scenario;
+
+#define PROGRAM(d)          { STEP_PROGRAM, d }
+#define DECODE(d, on)       { STEP_DECODE, d, 0, on }
+#define MOVE(d, b, by)      { STEP_MOVE, d, b, by }
+#define UNPLUG(d)           { STEP_UNPLUG, d }
+#define REPLUG(d)           { STEP_REPLUG, d }
+#define MAP_FAULT(d, b, e)  { STEP_MAP_FAULT, d, b, e }
+#define UNMAP_FAULT(d, b, e) { STEP_UNMAP_FAULT, d, b, e }
+
+#define LIFE(d, b, by)      { STEP_LIFE, d, b, by }
+
+/* The life of one device: decode cycles, a move, unplug and replug */
+static const Step life_steps[] = {
+    PROGRAM(0), DECODE(0, 1), DECODE(0, 0), DECODE(0, 1),
+    { STEP_MOVE }, DECODE(0, 0), DECODE(0, 1), UNPLUG(0),
+    REPLUG(0), PROGRAM(0), DECODE(0, 1), DECODE(0, 0),
+    DECODE(0, 1),
+};
+
+static const Scenario scenarios[] = {
+    {
+        .name = "4k/connectx", .min_page = 4 * KiB,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    }, {
+        .name = "4k/connectx-sparse", .min_page = 4 * KiB,
+        .ndevs = 1, .dev = { &connectx_sparse },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    }, {
+        .name = "64k/connectx", .min_page = 64 * KiB,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    }, {
+        .name = "64k/connectx-sparse", .min_page = 64 * KiB,
+        .ndevs = 1, .dev = { &connectx_sparse },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    }, {
+        .name = "64k/connectx-relocated", .min_page = 64 * KiB,
+        .ndevs = 1, .dev = { &connectx_relocated },
+        /* not over the added BAR 2, right after BAR 0 */
+        .steps = { LIFE(0, 0, 64 * MiB) },
+    }, {
+        .name = "64k/table-at-0", .min_page = 64 * KiB,
+        .ndevs = 1, .dev = { &table_at_0 },
+        .steps = { LIFE(0, 0, 1 * MiB) },
+    }, {
+        .name = "4k/own-bar", .min_page = 4 * KiB,
+        .ndevs = 1, .dev = { &own_bar },
+        .steps = { LIFE(0, 2, 0x10000) },
+    }, {
+        .name = "64k/own-bar", .min_page = 64 * KiB,
+        .ndevs = 1, .dev = { &own_bar },
+        .steps = { LIFE(0, 2, 0x10000) },
+    }, {
+        .name = "4k/sub-page", .min_page = 4 * KiB,
+        .ndevs = 1, .dev = { &sub_page },
+        .steps = { LIFE(0, 0, 0x100000) },
+    }, {
+        .name = "64k/sub-page", .min_page = 64 * KiB,
+        .ndevs = 1, .dev = { &sub_page },
+        .steps = { LIFE(0, 0, 0x100000) },
+    }, {
+        /* BAR 0 straddles the end of the IOVA ranges, then leaves them */
+        .name = "64k/outside-iova", .min_page = 64 * KiB,
+        .iova_ranges = "0-0xfedfffff,0xfef00000-0x40007fffff",
+        .ndevs = 1, .dev = { &big_bar },
+        .steps = { LIFE(0, 0, 1 * GiB) },
+    }, {
+        .name = "64k/two-devices", .min_page = 64 * KiB,
+        .ndevs = 2, .dev = { &connectx, &own_bar },
+        .steps = {
+            PROGRAM(0), PROGRAM(1), DECODE(0, 1), DECODE(1, 1),
+            DECODE(0, 0), DECODE(0, 1), MOVE(1, 0, 16 * MiB),
+            UNPLUG(0), DECODE(1, 0), DECODE(1, 1), REPLUG(0), PROGRAM(0),
+            DECODE(0, 1), UNPLUG(1), DECODE(0, 0), DECODE(0, 1),
+        },
+    }, {
+        .name = "4k/map-fault", .min_page = 4 * KiB,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = {
+            PROGRAM(0), MAP_FAULT(0, 0, EFAULT), DECODE(0, 1),
+            DECODE(0, 0), DECODE(0, 1), MAP_FAULT(0, 0, 0), DECODE(0, 0),
+            DECODE(0, 1), MOVE(0, 0, 32 * MiB), UNPLUG(0), REPLUG(0),
+            PROGRAM(0), MAP_FAULT(0, 0, ENOMEM), DECODE(0, 1),
+        },
+    }, {
+        /* A failed unmap leaks; mapping there again fails with EEXIST */
+        .name = "4k/unmap-fault", .min_page = 4 * KiB,
+        .ndevs = 2, .dev = { &connectx, &big_bar },
+        .steps = {
+            PROGRAM(0), PROGRAM(1), DECODE(0, 1), DECODE(1, 1),
+            UNMAP_FAULT(0, 0, EFAULT), DECODE(0, 0), DECODE(0, 1),
+            UNMAP_FAULT(0, 0, 0), DECODE(0, 0), DECODE(0, 1),
+            MOVE(0, 0, 32 * MiB), UNPLUG(0), DECODE(1, 0), DECODE(1, 1),
+            UNPLUG(1),
+        },
+    }, {
+        /* Guest RAM takes 5 entries, BAR 0 gets 1 of its 2 */
+        .name = "4k/dma-entry-limit", .min_page = 4 * KiB,
+        .dma_entry_limit = 6,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    },
+};
+
+/*
+ * The model
+ */
+
+typedef enum Cause {
+    CAUSE_UNALIGNED,
+    CAUSE_OUTSIDE,
+    CAUSE_FAILED,
+    CAUSE__MAX,
+} Cause;
+
+typedef enum PState {
+    P_MAPPED,
+    P_SKIPPED,
+    P_FAILED,
+} PState;
+
+/* A range the record must hold */
+typedef struct Piece {
+    uint64_t first, last;           /* guest-physical, inclusive */
+    PState state;
+    Cause reason;                   /* P_SKIPPED */
+    int err;                        /* P_FAILED */
+    int dev, bar;                   /* a leaked mapping: whose it was */
+    uint64_t bar_off;               /* and where in the BAR */
+} Piece;
+
+typedef struct Warning {
+    int dev;
+    int bar;
+    Cause cause;
+    GArray *ranges;                 /* Piece, only first and last */
+    int err;
+    bool vaddr_unaligned;
+} Warning;
+
+typedef struct Ctx {
+    const Scenario *sc;
+    VfioEmuQTest *t;
+    uint64_t granule;
+    GArray *usable;                 /* Piece: the usable IOVA ranges */
+    GArray *ram;                    /* guest RAM's mappings at start */
+    GArray *pieces[MAX_DEVS][NBARS];
+    bool warned[MAX_DEVS][NBARS][CAUSE__MAX];
+    int map_fault[MAX_DEVS][NBARS];
+    int unmap_fault[MAX_DEVS][NBARS];
+    GArray *stale;                  /* Piece: leaked by failed unmaps */
+    int entries;                    /* mappings in the IOMMU */
+    int plugged;                    /* devices in the container */
+    GPtrArray *want_warn;           /* Warning */
+    GPtrArray *want_err;            /* char *: the text of an error line */
+    int allowed[4];                 /* errnos a MAP may fail with */
+} Ctx;
+
+static const char *cause_reason(Cause c)
+{
+    return c == CAUSE_OUTSIDE ? "outside-iova-ranges" : "unaligned";
+}
+
+static void warning_free(gpointer p)
+{
+    Warning *w = p;
+
+    g_array_unref(w->ranges);
+    g_free(w);
+}
+
+static void allow_errno(Ctx *c, int err)
+{
+    int i;
+
+    for (i = 0; c->allowed[i] && c->allowed[i] != err; i++) {
+        continue;
+    }
+    g_assert_cmpint(i, <, ARRAY_SIZE(c->allowed) - 1);
+    c->allowed[i] = err;
+}
+
+static void add_piece(GArray *pieces, uint64_t first, uint64_t last,
+                      PState state, Cause reason)
+{
+    Piece p = { .first = first, .last = last, .state = state,
+                .reason = reason };
+
+    g_assert_cmphex(first, <=, last);
+    g_array_append_val(pieces, p);
+}
+
+/* The table's effective place: where x-msix-relocation moved it */
+static int table_bar(const Layout *l)
+{
+    if (!l->msix_entries) {
+        return -1;
+    }
+    return l->relocated_to >= 0 ? l->relocated_to : l->table_bar;
+}
+
+static uint64_t table_off(const Layout *l, VfioEmuQDev *d)
+{
+    if (l->relocated_to < 0) {
+        return l->table_off;
+    }
+    /* vfio-pci puts it at the end of the BAR before it was extended */
+    return l->bar_size[l->relocated_to] ? d->bar_size[l->relocated_to] / 2 : 0;
+}
+
+/* Is @bar a BAR of the device (mmapped), not one QEMU added? */
+static bool bar_is_device(const Layout *l, int bar)
+{
+    return l->bar_size[bar] != 0;
+}
+
+/*
+ * The pieces of the section [@first, @last] of a BAR: trimmed to the
+ * granule inside each usable IOVA range, the rest skipped
+ */
+static void classify(Ctx *c, uint64_t first, uint64_t last, GArray *out)
+{
+    uint64_t g = c->granule, pos = first;
+    int i;
+
+    for (i = 0; i < c->usable->len && pos <= last; i++) {
+        Piece *u = &g_array_index(c->usable, Piece, i);
+        uint64_t end, mfirst, mend;
+
+        if (u->last < pos) {
+            continue;
+        }
+        if (u->first > last) {
+            break;
+        }
+        if (u->first > pos) {
+            add_piece(out, pos, u->first - 1, P_SKIPPED, CAUSE_OUTSIDE);
+            pos = u->first;
+        }
+        end = MIN(u->last, last) + 1;
+        mfirst = ROUND_UP(pos, g);
+        mend = QEMU_ALIGN_DOWN(end, g);
+        if (mfirst >= mend) {
+            add_piece(out, pos, end - 1, P_SKIPPED, CAUSE_UNALIGNED);
+        } else {
+            if (pos < mfirst) {
+                add_piece(out, pos, mfirst - 1, P_SKIPPED, CAUSE_UNALIGNED);
+            }
+            add_piece(out, mfirst, mend - 1, P_MAPPED, 0);
+            if (mend < end) {
+                add_piece(out, mend, end - 1, P_SKIPPED, CAUSE_UNALIGNED);
+            }
+        }
+        pos = end;
+    }
+    if (pos <= last) {
+        add_piece(out, pos, last, P_SKIPPED, CAUSE_OUTSIDE);
+    }
+}
+
+/* A RAM device section of a BAR and where QEMU's mmap puts it */
+typedef struct Section {
+    int dev, bar;
+    uint64_t first, last;           /* guest-physical */
+    uint64_t vaddr;
+} Section;
+
+static gint section_cmp(gconstpointer a, gconstpointer b)
+{
+    const Section *sa = a, *sb = b;
+
+    return sa->first < sb->first ? -1 : sa->first > sb->first;
+}
+
+/*
+ * The sections of BAR @bar of device @dev as vfio-pci makes them: its
+ * mmaps (the kernel's sparse areas leave out the MSI-X table's pages), a
+ * sub-page BAR at a page-aligned address grown to a page, less the MSI-X
+ * table that QEMU emulates over them.
+ */
+static void bar_sections(Ctx *c, int dev, int bar, GArray *out)
+{
+    const Layout *l = c->sc->dev[dev];
+    VfioEmuQDev *d = &c->t->devs[dev];
+    uint64_t addr = d->bar_addr[bar];
+    uint64_t size = l->bar_size[bar];
+    g_autoptr(GArray) mmaps = vfio_emu_qtest_bar_mmaps(c->t, d, bar);
+    uint64_t tfirst = 0, tend = 0;
+    int i, n = 0;
+
+    if (table_bar(l) == bar) {
+        tfirst = table_off(l, d);
+        tend = tfirst + l->msix_entries * MSIX_ENTRY;
+    }
+    if (size < HOST_PAGE && !(addr & (HOST_PAGE - 1))) {
+        size = HOST_PAGE;
+    }
+    for (i = 0; i < mmaps->len; i++) {
+        VfioEmuQMmap *m = &g_array_index(mmaps, VfioEmuQMmap, i);
+        uint64_t start = m->offset, end = m->offset + MIN(m->size, size);
+
+        /* the kernel's areas: everything but the table's host pages */
+        if (l->sparse && table_bar(l) == bar) {
+            uint64_t pfirst = QEMU_ALIGN_DOWN(tfirst, HOST_PAGE);
+            uint64_t pend = ROUND_UP(tend, HOST_PAGE);
+
+            g_assert_true(end <= pfirst || start >= pend);
+        } else {
+            g_assert_cmphex(start, ==, 0);
+            g_assert_cmphex(m->size, ==, ROUND_UP(l->bar_size[bar],
+                                                  HOST_PAGE));
+        }
+        /* aligned like the BAR's offset (capped at 1 GiB), so like IOVAs */
+        g_assert_cmphex((m->vaddr - m->offset) &
+                        (MIN(l->bar_size[bar], 1 * GiB) - 1), ==, 0);
+        n++;
+        /* less the table */
+        if (tend > start && tfirst < end) {
+            if (start < tfirst) {
+                Section s = { dev, bar, addr + start, addr + tfirst - 1,
+                              m->vaddr };
+
+                g_array_append_val(out, s);
+            }
+            if (tend < end) {
+                Section s = { dev, bar, addr + tend, addr + end - 1,
+                              m->vaddr + (tend - start) };
+
+                g_array_append_val(out, s);
+            }
+        } else {
+            Section s = { dev, bar, addr + start, addr + end - 1, m->vaddr };
+
+            g_array_append_val(out, s);
+        }
+    }
+    if (l->sparse && table_bar(l) == bar) {
+        bool head = QEMU_ALIGN_DOWN(tfirst, HOST_PAGE) != 0;
+        bool tail = ROUND_UP(tend, HOST_PAGE) < size;
+
+        g_assert_cmpint(n, ==, head && tail ? 2 : 1);
+    } else {
+        g_assert_cmpint(n, ==, 1);
+    }
+}
+
+static bool overlaps_stale(Ctx *c, uint64_t first, uint64_t last)
+{
+    int i;
+
+    for (i = 0; i < c->stale->len; i++) {
+        Piece *s = &g_array_index(c->stale, Piece, i);
+
+        if (first <= s->last && s->first <= last) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The guest-physical range of the host pages of a BAR's MSI-X table */
+static bool table_pages(Ctx *c, int dev, int bar, uint64_t *first,
+                        uint64_t *last)
+{
+    const Layout *l = c->sc->dev[dev];
+    VfioEmuQDev *d = &c->t->devs[dev];
+    uint64_t off;
+
+    if (table_bar(l) != bar) {
+        return false;
+    }
+    off = table_off(l, d);
+    *first = d->bar_addr[bar] + QEMU_ALIGN_DOWN(off, HOST_PAGE);
+    *last = d->bar_addr[bar] +
+            ROUND_UP(off + l->msix_entries * MSIX_ENTRY, HOST_PAGE) - 1;
+    return true;
+}
+
+static Warning *want_warning(Ctx *c, int dev, int bar, Cause cause)
+{
+    Warning *w;
+    int i;
+
+    for (i = 0; i < c->want_warn->len; i++) {
+        w = g_ptr_array_index(c->want_warn, i);
+        if (w->dev == dev && w->bar == bar && w->cause == cause) {
+            return w;
+        }
+    }
+    w = g_new0(Warning, 1);
+    w->dev = dev;
+    w->bar = bar;
+    w->cause = cause;
+    w->ranges = g_array_new(false, false, sizeof(Piece));
+    g_ptr_array_add(c->want_warn, w);
+    return w;
+}
+
+/* A range is not mapped: the listener warns, less the table's pages */
+static void report(Ctx *c, int dev, int bar, Cause cause, uint64_t first,
+                   uint64_t last, int err, bool vaddr_unaligned)
+{
+    uint64_t tfirst, tlast;
+    Warning *w;
+
+    if (c->warned[dev][bar][cause]) {
+        return;
+    }
+    if (cause != CAUSE_FAILED && table_pages(c, dev, bar, &tfirst, &tlast) &&
+        first <= tlast && tfirst <= last) {
+        if (first < tfirst) {
+            report(c, dev, bar, cause, first, tfirst - 1, err,
+                   vaddr_unaligned);
+        }
+        if (last > tlast) {
+            report(c, dev, bar, cause, tlast + 1, last, err,
+                   vaddr_unaligned);
+        }
+        return;
+    }
+    w = want_warning(c, dev, bar, cause);
+    add_piece(w->ranges, first, last, 0, 0);
+    w->err = w->err ?: err;
+    w->vaddr_unaligned |= vaddr_unaligned;
+}
+
+/* BARs appear (in one memory transaction): what the listener must do */
+static void bars_added(Ctx *c, int dev, int only_bar)
+{
+    const Layout *l = c->sc->dev[dev];
+    g_autoptr(GArray) sections = g_array_new(false, false, sizeof(Section));
+    int b, i, j;
+
+    for (b = 0; b < NBARS; b++) {
+        if ((only_bar < 0 || b == only_bar) && bar_is_device(l, b) &&
+            c->t->devs[dev].bar_addr[b] != VFIO_EMU_QTEST_UNMAPPED) {
+            g_assert_cmpint(c->pieces[dev][b]->len, ==, 0);
+            bar_sections(c, dev, b, sections);
+        }
+    }
+    /* the listener sees them in address order */
+    g_array_sort(sections, section_cmp);
+    for (i = 0; i < sections->len; i++) {
+        Section *s = &g_array_index(sections, Section, i);
+        g_autoptr(GArray) pieces = g_array_new(false, false, sizeof(Piece));
+        bool unaligned = (s->first ^ s->vaddr) & (c->granule - 1);
+
+        if (unaligned) {
+            /* no IOVA of it has a host address aligned like it */
+            g_test_message("%s BAR %d: the mmap of 0x%" PRIx64 "-0x%" PRIx64
+                           " is not aligned like its IOVA", c->t->devs[dev].id,
+                           s->bar, s->first, s->last);
+            add_piece(pieces, s->first, s->last, P_SKIPPED,
+                      CAUSE_UNALIGNED);
+        } else {
+            classify(c, s->first, s->last, pieces);
+        }
+        for (j = 0; j < pieces->len; j++) {
+            Piece *p = &g_array_index(pieces, Piece, j);
+
+            if (p->state == P_SKIPPED) {
+                report(c, dev, s->bar, p->reason, p->first, p->last, 0,
+                       unaligned);
+            } else if (c->map_fault[dev][s->bar]) {
+                p->state = P_FAILED;
+                p->err = c->map_fault[dev][s->bar];
+            } else if (overlaps_stale(c, p->first, p->last)) {
+                p->state = P_FAILED;
+                p->err = EEXIST;
+                allow_errno(c, EEXIST);
+            } else if (c->sc->dma_entry_limit &&
+                       c->entries >= c->sc->dma_entry_limit) {
+                p->state = P_FAILED;
+                p->err = ENOSPC;
+                allow_errno(c, ENOSPC);
+            } else {
+                c->entries++;
+            }
+            if (p->state == P_FAILED) {
+                report(c, dev, s->bar, CAUSE_FAILED, p->first, p->last,
+                       p->err, false);
+            }
+            g_array_append_val(c->pieces[dev][s->bar], *p);
+        }
+    }
+    for (b = 0; b < NBARS; b++) {
+        for (i = 0; i < c->want_warn->len; i++) {
+            Warning *w = g_ptr_array_index(c->want_warn, i);
+
+            if (w->dev == dev && w->bar == b) {
+                c->warned[dev][b][w->cause] = true;
+            }
+        }
+    }
+}
+
+/* A BAR disappears: its mapped pieces are unmapped, or leak */
+static void bar_removed(Ctx *c, int dev, int bar)
+{
+    VfioEmuQDev *d = &c->t->devs[dev];
+    GArray *pieces = c->pieces[dev][bar];
+    int i;
+
+    for (i = 0; i < pieces->len; i++) {
+        Piece *p = &g_array_index(pieces, Piece, i);
+
+        if (p->state != P_MAPPED) {
+            continue;
+        }
+        if (!c->unmap_fault[dev][bar]) {
+            c->entries--;
+            continue;
+        }
+        p->dev = dev;
+        p->bar = bar;
+        p->bar_off = p->first - d->bar_addr[bar];
+        g_array_append_val(c->stale, *p);
+        vfio_emu_qtest_expect_stale(c->t, p->first, p->last - p->first + 1);
+        g_ptr_array_add(c->want_err, g_strdup_printf(
+            "vfio: failed to unmap guest-physical 0x%" PRIx64 "-0x%" PRIx64
+            " (vfio-pci '%s' (%s) BAR %d) from the host IOMMU: %s; the IOMMU"
+            " keeps it until the container goes away", p->first, p->last,
+            d->id, d->name, bar, strerror(c->unmap_fault[dev][bar])));
+    }
+    g_array_set_size(pieces, 0);
+}
+
+static void bars_removed(Ctx *c, int dev)
+{
+    int b;
+
+    for (b = 0; b < NBARS; b++) {
+        bar_removed(c, dev, b);
+    }
+}
+
+/*
+ * Checks
+ */
+
+static uint64_t dict_u64(QDict *d, const char *key)
+{
+    uint64_t v;
+
+    g_assert_true(qnum_get_try_uint(qobject_to(QNum, qdict_get(d, key)),
+                                    &v));
+    return v;
+}
+
+static gint piece_cmp(gconstpointer a, gconstpointer b)
+{
+    const Piece *pa = a, *pb = b;
+
+    return pa->first < pb->first ? -1 : pa->first > pb->first;
+}
+
+/* Sort and merge adjacent pieces of the same state, reason and errno */
+static void merge(GArray *pieces)
+{
+    int i = 1;
+
+    g_array_sort(pieces, piece_cmp);
+    while (i < pieces->len) {
+        Piece *a = &g_array_index(pieces, Piece, i - 1);
+        Piece *b = &g_array_index(pieces, Piece, i);
+
+        if (a->last + 1 == b->first && a->state == b->state &&
+            a->reason == b->reason && a->err == b->err &&
+            a->state != P_MAPPED) {
+            a->last = b->last;
+            g_array_remove_index(pieces, i);
+        } else {
+            i++;
+        }
+    }
+}
+
+static char *pieces_str(GArray *pieces)
+{
+    GString *s = g_string_new("");
+    int i;
+
+    for (i = 0; i < pieces->len; i++) {
+        Piece *p = &g_array_index(pieces, Piece, i);
+
+        g_string_append_printf(s, " [0x%" PRIx64 "-0x%" PRIx64 " %s %d]",
+                               p->first, p->last,
+                               p->state == P_MAPPED ? "mapped" :
+                               p->state == P_FAILED ? "failed" :
+                               cause_reason(p->reason), p->err);
+    }
+    return g_string_free(s, false);
+}
+
+static void assert_pieces_equal(GArray *got, GArray *want, const char *what)
+{
+    g_autofree char *sgot = NULL;
+    g_autofree char *swant = NULL;
+
+    merge(got);
+    merge(want);
+    sgot = pieces_str(got);
+    swant = pieces_str(want);
+    if (strcmp(sgot, swant)) {
+        g_error("%s: got%s, want%s", what, sgot, swant);
+    }
+}
+
+static void add_want(GArray *want, VfioEmuQDev *d, int bar, Piece *p,
+                     uint64_t bar_off)
+{
+    VfioEmuMapping m = {
+        .iova = p->first,
+        .size = p->last - p->first + 1,
+        .flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+        .backing = g_strdup_printf("%s:bar%d+0x%" PRIx64, d->name, bar,
+                                   bar_off),
+    };
+
+    g_array_append_val(want, m);
+}
+
+static gint mapping_iova_cmp(gconstpointer a, gconstpointer b)
+{
+    const VfioEmuMapping *ma = a, *mb = b;
+
+    return ma->iova < mb->iova ? -1 : ma->iova > mb->iova;
+}
+
+static void mapping_clear(gpointer p)
+{
+    g_free(((VfioEmuMapping *)p)->backing);
+}
+
+/* The IOMMU holds exactly guest RAM and the mapped pieces of each device */
+static void check_table(Ctx *c)
+{
+    g_autoptr(GArray) ram = vfio_emu_qtest_mappings_of(c->t, NULL, -1);
+    int dev, b, i;
+
+    g_assert_cmpint(ram->len, ==, c->plugged ? c->ram->len : 0);
+    for (i = 0; i < ram->len; i++) {
+        VfioEmuMapping *got = &g_array_index(ram, VfioEmuMapping, i);
+        VfioEmuMapping *want = &g_array_index(c->ram, VfioEmuMapping, i);
+
+        g_assert_cmphex(got->iova, ==, want->iova);
+        g_assert_cmphex(got->size, ==, want->size);
+        g_assert_cmphex(got->flags, ==, want->flags);
+    }
+
+    for (dev = 0; dev < c->sc->ndevs; dev++) {
+        VfioEmuQDev *d = &c->t->devs[dev];
+        g_autoptr(GArray) got = vfio_emu_qtest_mappings_of(c->t, d, -1);
+        g_autoptr(GArray) want = g_array_new(false, false,
+                                             sizeof(VfioEmuMapping));
+
+        g_array_set_clear_func(want, mapping_clear);
+        for (b = 0; b < NBARS; b++) {
+            GArray *pieces = c->pieces[dev][b];
+
+            for (i = 0; i < pieces->len; i++) {
+                Piece *p = &g_array_index(pieces, Piece, i);
+
+                if (p->state == P_MAPPED) {
+                    add_want(want, d, b, p, p->first - d->bar_addr[b]);
+                }
+            }
+        }
+        for (i = 0; i < c->stale->len; i++) {
+            Piece *p = &g_array_index(c->stale, Piece, i);
+
+            if (p->dev == dev) {
+                add_want(want, d, p->bar, p, p->bar_off);
+            }
+        }
+        g_array_sort(want, mapping_iova_cmp);
+        for (i = 0; i < MAX(got->len, want->len); i++) {
+            VfioEmuMapping *g = i < got->len ?
+                &g_array_index(got, VfioEmuMapping, i) : NULL;
+            VfioEmuMapping *w = i < want->len ?
+                &g_array_index(want, VfioEmuMapping, i) : NULL;
+
+            if (!g || !w || g->iova != w->iova || g->size != w->size ||
+                strcmp(g->backing, w->backing) || g->flags != w->flags) {
+                g_error("%s: the IOMMU holds iova=0x%" PRIx64 " size=0x%"
+                        PRIx64 " %s, want iova=0x%" PRIx64 " size=0x%"
+                        PRIx64 " %s", d->id, g ? g->iova : 0,
+                        g ? g->size : 0, g ? g->backing : "nothing",
+                        w ? w->iova : 0, w ? w->size : 0,
+                        w ? w->backing : "nothing");
+            }
+        }
+    }
+}
+
+/* x-query-vfio-dma-mappings and info vfio-dma agree with the model */
+static void check_query(Ctx *c)
+{
+    QList *list = vfio_emu_qtest_check_qmp(c->t);
+    g_autoptr(GArray) stale = g_array_new(false, false, sizeof(Piece));
+    g_autoptr(GArray) want_stale = g_array_copy(c->stale);
+    QListEntry *e;
+    int dev, b;
+
+    for (dev = 0; dev < c->sc->ndevs; dev++) {
+        VfioEmuQDev *d = &c->t->devs[dev];
+        g_autofree char *path = g_strdup_printf("/machine/peripheral/%s",
+                                                d->id);
+
+        for (b = 0; b < NBARS; b++) {
+            g_autoptr(GArray) got = g_array_new(false, false, sizeof(Piece));
+            g_autoptr(GArray) want = g_array_copy(c->pieces[dev][b]);
+            g_autofree char *bar = g_strdup_printf("(%s) BAR %d", d->name,
+                                                   b);
+            g_autofree char *what = g_strdup_printf("%s BAR %d in "
+                                                    "x-query-vfio-dma-mappings",
+                                                    d->id, b);
+
+            QLIST_FOREACH_ENTRY(list, e) {
+                QDict *m = qobject_to(QDict, qlist_entry_obj(e));
+                const char *state = qdict_get_str(m, "state");
+                uint64_t iova = dict_u64(m, "iova");
+                Piece p = {
+                    .first = iova,
+                    .last = iova + dict_u64(m, "size") - 1,
+                };
+
+                if (g_strcmp0(qdict_get_try_str(m, "device"), path) ||
+                    !g_str_has_suffix(qdict_get_str(m, "backing"), bar)) {
+                    continue;
+                }
+                g_assert_false(qdict_get_bool(m, "read-only"));
+                g_assert_true(qdict_get_bool(m, "ram-device"));
+                if (!strcmp(state, "skipped")) {
+                    const char *reason = qdict_get_str(m, "reason");
+
+                    p.state = P_SKIPPED;
+                    p.reason = !strcmp(reason, "unaligned") ?
+                               CAUSE_UNALIGNED : CAUSE_OUTSIDE;
+                    g_assert_cmpstr(reason, ==, cause_reason(p.reason));
+                } else if (!strcmp(state, "failed")) {
+                    p.state = P_FAILED;
+                    p.err = qdict_get_int(m, "errno");
+                }
+                g_array_append_val(got, p);
+            }
+            assert_pieces_equal(got, want, what);
+        }
+    }
+    /* what failed unmaps left is still mapped, without its device */
+    QLIST_FOREACH_ENTRY(list, e) {
+        QDict *m = qobject_to(QDict, qlist_entry_obj(e));
+        uint64_t iova = dict_u64(m, "iova");
+        Piece p = { .first = iova, .last = iova + dict_u64(m, "size") - 1 };
+
+        if (qdict_get_bool(m, "ram-device") && !qdict_haskey(m, "device")) {
+            g_assert_cmpstr(qdict_get_str(m, "state"), ==, "mapped");
+            g_array_append_val(stale, p);
+        }
+    }
+    assert_pieces_equal(stale, want_stale, "leaked mappings");
+
+    vfio_emu_qtest_check_hmp(c->t, list);
+    qobject_unref(list);
+}
+
+static char *ranges_str(GArray *ranges, uint64_t *total)
+{
+    GString *s = g_string_new("");
+    int i;
+
+    *total = 0;
+    for (i = 0; i < ranges->len; i++) {
+        Piece *p = &g_array_index(ranges, Piece, i);
+
+        g_string_append_printf(s, "%s0x%" PRIx64 "-0x%" PRIx64,
+                               i ? ", " : "", p->first, p->last);
+        *total += p->last - p->first + 1;
+    }
+    return g_string_free(s, false);
+}
+
+/* The BAR x-msix-relocation can take the table to: a free one, if any */
+static int relocation_bar(VfioEmuQDev *d, const Layout *l)
+{
+    int i;
+
+    for (i = 0; i < NBARS; i++) {
+        if (!d->bar_size[i] && !(i && d->bar_mem64[i - 1])) {
+            return i;
+        }
+    }
+    return table_bar(l);
+}
+
+/* One warning line against what the model wants */
+static void check_warning(Ctx *c, const char *line, Warning *w)
+{
+    VfioEmuQDev *d = &c->t->devs[w->dev];
+    const Layout *l = c->sc->dev[w->dev];
+    g_autofree char *ranges = NULL;
+    g_autofree char *size = NULL;
+    g_autofree char *granule = size_to_str(c->granule);
+    g_autofree char *host_page = size_to_str(HOST_PAGE);
+    g_autofree char *head = NULL;
+    g_autofree char *pages = NULL;
+    g_autofree char *hint = NULL;
+    const char *why;
+    uint64_t total;
+
+    g_array_sort(w->ranges, piece_cmp);
+    ranges = ranges_str(w->ranges, &total);
+    size = size_to_str(total);
+    head = g_strdup_printf("warning: vfio-pci '%s' (%s) BAR %d: guest-physical"
+                           " %s (%s) not DMA-mapped, ", d->id, d->name,
+                           w->bar, ranges, size);
+    pages = g_strdup_printf(" (IOMMU minimum page %s, host page %s): "
+                            "peer-to-peer DMA to it will fault; hint: ",
+                            granule, host_page);
+    if (!strstr(line, head) || !strstr(line, pages)) {
+        g_error("warning \"%s\" is not \"%s...%s...\"", line, head, pages);
+    }
+    why = strstr(line, head) + strlen(head);
+    hint = g_strdup(strstr(line, pages) + strlen(pages));
+
+    switch (w->cause) {
+    case CAUSE_UNALIGNED:
+        g_assert_true(g_str_has_prefix(why, "not aligned to the IOMMU page ("));
+        if (l->bar_size[w->bar] < c->granule) {
+            g_assert_nonnull(strstr(hint, "smaller than the IOMMU page"));
+        } else if (table_bar(l) == w->bar) {
+            g_autofree char *relo = g_strdup_printf(
+                "x-msix-relocation=bar%d", relocation_bar(d, l));
+
+            g_assert_nonnull(strstr(hint, "MSI-X table"));
+            g_assert_nonnull(strstr(hint, relo));
+        } else if (w->vaddr_unaligned) {
+            g_assert_nonnull(strstr(hint, "mapping of the region is not"
+                                    " aligned"));
+        } else {
+            g_assert_nonnull(strstr(hint, "not a multiple of"));
+        }
+        break;
+    case CAUSE_OUTSIDE:
+        g_assert_true(g_str_has_prefix(why, "outside the host IOMMU's usable"
+                                       " IOVA ranges ("));
+        g_assert_nonnull(strstr(hint, "host-phys-bits-limit="));
+        g_assert_nonnull(strstr(hint, "maxphysaddr"));
+        break;
+    case CAUSE_FAILED: {
+        g_autofree char *err = g_strdup_printf("the DMA map failed: %s (",
+                                               strerror(w->err));
+
+        g_assert_true(g_str_has_prefix(why, err));
+        g_assert_nonnull(strstr(hint, w->err == ENOSPC ? "dma_entry_limit" :
+                                "kernel log"));
+        break;
+    }
+    default:
+        g_assert_not_reached();
+    }
+}
+
+static const char *const cause_why[] = {
+    [CAUSE_UNALIGNED] = "not aligned to the IOMMU page",
+    [CAUSE_OUTSIDE] = "outside the host IOMMU's usable IOVA",
+    [CAUSE_FAILED] = "the DMA map failed",
+};
+
+/* An expected error line, removed from the list when found */
+static bool match_error(Ctx *c, const char *line)
+{
+    int j;
+
+    for (j = 0; j < c->want_err->len; j++) {
+        const char *want = g_ptr_array_index(c->want_err, j);
+
+        if (g_str_has_suffix(line, want) && !strstr(line, "warning:")) {
+            g_ptr_array_remove_index(c->want_err, j);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* An expected warning, checked and removed from the list when found */
+static bool match_warning(Ctx *c, const char *line)
+{
+    int j;
+
+    for (j = 0; j < c->want_warn->len; j++) {
+        Warning *w = g_ptr_array_index(c->want_warn, j);
+        VfioEmuQDev *d = &c->t->devs[w->dev];
+        g_autofree char *what = g_strdup_printf("warning: vfio-pci '%s' (%s)"
+                                                " BAR %d: ", d->id, d->name,
+                                                w->bar);
+
+        if (strstr(line, what) && strstr(line, cause_why[w->cause])) {
+            check_warning(c, line, w);
+            g_ptr_array_remove_index(c->want_warn, j);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* QEMU's stderr got the warnings and errors due, and nothing else */
+static void check_stderr(Ctx *c)
+{
+    g_auto(GStrv) lines = vfio_emu_qtest_take_stderr(c->t);
+    int i, j;
+
+    for (i = 0; lines[i]; i++) {
+        if (g_getenv("QTEST_LOG") && lines[i][0] == '[') {
+            continue;       /* the qtest log */
+        }
+        if (!match_error(c, lines[i]) && !match_warning(c, lines[i])) {
+            g_error("unexpected on QEMU's stderr: %s", lines[i]);
+        }
+    }
+    for (j = 0; j < c->want_warn->len; j++) {
+        Warning *w = g_ptr_array_index(c->want_warn, j);
+        g_autofree char *ranges = NULL;
+        uint64_t total;
+
+        g_array_sort(w->ranges, piece_cmp);
+        ranges = ranges_str(w->ranges, &total);
+        g_error("no warning about %s BAR %d (%s): %s",
+                c->t->devs[w->dev].id, w->bar, cause_why[w->cause], ranges);
+    }
+    for (j = 0; j < c->want_err->len; j++) {
+        g_error("no error \"%s\"", (char *)g_ptr_array_index(c->want_err, j));
+    }
+}
+
+static void check_step(Ctx *c)
+{
+    check_table(c);
+    vfio_emu_qtest_check_invariants(c->t);
+    g_array_unref(vfio_emu_qtest_check_calls(c->t, c->allowed));
+    check_query(c);
+    check_stderr(c);
+    memset(c->allowed, 0, sizeof(c->allowed));
+}
+
+/*
+ * Running a scenario
+ */
+
+static void parse_usable(Ctx *c, const char *text)
+{
+    g_auto(GStrv) ranges = g_strsplit(text, ",", -1);
+    int i;
+
+    for (i = 0; ranges[i]; i++) {
+        Piece p = { 0 };
+
+        g_assert_cmpint(sscanf(ranges[i], "%" SCNx64 "-%" SCNx64, &p.first,
+                               &p.last), ==, 2);
+        g_array_append_val(c->usable, p);
+    }
+}
+
+static void set_faults(Ctx *c)
+{
+    g_autoptr(GString) text = g_string_new("");
+    int dev, b;
+
+    for (dev = 0; dev < c->sc->ndevs; dev++) {
+        for (b = 0; b < NBARS; b++) {
+            const char *name = c->t->devs[dev].name;
+
+            if (c->map_fault[dev][b]) {
+                g_string_append_printf(text, "[fault map%d_%d]\nop = map\n"
+                                       "errno = %d\nbacking = %s:bar%d\n",
+                                       dev, b, c->map_fault[dev][b], name,
+                                       b);
+            }
+            if (c->unmap_fault[dev][b]) {
+                g_string_append_printf(text, "[fault unmap%d_%d]\n"
+                                       "op = unmap\nerrno = %d\n"
+                                       "backing = %s:bar%d\n", dev, b,
+                                       c->unmap_fault[dev][b], name, b);
+            }
+        }
+    }
+    vfio_emu_qtest_set_faults(c->t, text->str);
+}
+
+/* Program the BARs like firmware: packed, naturally aligned */
+static void program(Ctx *c, int dev)
+{
+    VfioEmuQDev *d = &c->t->devs[dev];
+    uint64_t next32 = VFIO_EMU_QTEST_MEM32(dev);
+    uint64_t next64 = VFIO_EMU_QTEST_MEM64(dev);
+    int b;
+
+    for (b = 0; b < NBARS; b++) {
+        uint64_t size = d->bar_size[b], align = MAX(size, HOST_PAGE);
+        uint64_t *next = d->bar_mem64[b] ? &next64 : &next32;
+
+        if (!size || d->bar_io[b]) {
+            continue;
+        }
+        *next = ROUND_UP(*next, align);
+        vfio_emu_qtest_set_bar(c->t, d, b, *next);
+        *next += size;
+    }
+}
+
+static void run_step(Ctx *c, const Step *s)
+{
+    VfioEmuQDev *d = &c->t->devs[s->dev];
+    int b;
+
+    switch (s->op) {
+    case STEP_PROGRAM:
+        /* with decoding off, no section changes */
+        g_assert_false(d->decoding);
+        program(c, s->dev);
+        break;
+    case STEP_DECODE:
+        if (s->arg) {
+            vfio_emu_qtest_set_decoding(c->t, d, true);
+            bars_added(c, s->dev, -1);
+        } else {
+            vfio_emu_qtest_set_decoding(c->t, d, false);
+            bars_removed(c, s->dev);
+        }
+        break;
+    case STEP_MOVE:
+        /* one dword of the BAR changes */
+        g_assert_cmphex((d->bar_addr[s->bar] + s->arg) >> 32, ==,
+                        d->bar_addr[s->bar] >> 32);
+        vfio_emu_qtest_set_bar(c->t, d, s->bar, d->bar_addr[s->bar] + s->arg);
+        if (d->decoding) {
+            bar_removed(c, s->dev, s->bar);
+            bars_added(c, s->dev, s->bar);
+        }
+        break;
+    case STEP_UNPLUG:
+        vfio_emu_qtest_unplug(c->t, d);
+        bars_removed(c, s->dev);
+        /* a device plugged later is warned about afresh */
+        memset(c->warned[s->dev], 0, sizeof(c->warned[s->dev]));
+        if (!--c->plugged) {
+            /* the container goes, and what leaked with it */
+            c->entries = 0;
+            g_array_set_size(c->stale, 0);
+        }
+        break;
+    case STEP_REPLUG:
+        vfio_emu_qtest_replug(c->t, d);
+        if (!c->plugged++) {
+            c->entries = c->ram->len;
+        }
+        break;
+    case STEP_MAP_FAULT:
+        c->map_fault[s->dev][s->bar] = s->arg;
+        set_faults(c);
+        break;
+    case STEP_UNMAP_FAULT:
+        c->unmap_fault[s->dev][s->bar] = s->arg;
+        set_faults(c);
+        break;
+    default:
+        g_assert_not_reached();
+    }
+    for (b = 0; b < NBARS; b++) {
+        g_assert_true(d->decoding || !c->pieces[s->dev][b]->len);
+    }
+}
+
+static void test_scenario(const void *opaque)
+{
+    const Scenario *sc = opaque;
+    g_autofree char *container = NULL;
+    Ctx c = { .sc = sc };
+    int dev, b, i;
+    uint64_t cover;
+
+    c.t = vfio_emu_qtest_new(512 * MiB);
+    if (!c.t) {
+        return;
+    }
+    c.granule = MAX(sc->min_page, HOST_PAGE);
+    c.usable = g_array_new(false, false, sizeof(Piece));
+    c.stale = g_array_new(false, false, sizeof(Piece));
+    c.want_warn = g_ptr_array_new_with_free_func(warning_free);
+    c.want_err = g_ptr_array_new_with_free_func(g_free);
+    parse_usable(&c, sc->iova_ranges ?: X86_IOVA);
+
+    container = g_strdup_printf("[container]\niova_pgsizes = 0x%" PRIx64
+                                "\niova_ranges = %s\ndma_entry_limit = %d\n",
+                                sc->min_page | 2 * MiB,
+                                sc->iova_ranges ?: X86_IOVA,
+                                sc->dma_entry_limit ?: 65535);
+    vfio_emu_qtest_add_config(c.t, container);
+    for (dev = 0; dev < sc->ndevs; dev++) {
+        const Layout *l = sc->dev[dev];
+        g_autoptr(GString) keys = g_string_new("");
+        VfioEmuQDev *d;
+
+        for (b = 0; b < NBARS; b++) {
+            if (l->bar_size[b]) {
+                g_string_append_printf(keys, "bar%d = 0x%" PRIx64 "%s\n", b,
+                                       l->bar_size[b], l->mem64 & (1 << b) ?
+                                       " mem64 prefetch" : "");
+            }
+            c.pieces[dev][b] = g_array_new(false, false, sizeof(Piece));
+        }
+        if (l->msix_entries) {
+            g_string_append_printf(keys, "msix_entries = %d\n"
+                                   "msix_table = %d:0x%x\n"
+                                   "msix_mappable = %s\n", l->msix_entries,
+                                   l->table_bar, l->table_off,
+                                   l->sparse ? "false" : "true");
+        }
+        d = vfio_emu_qtest_add_device(c.t, 10 + dev, keys->str);
+        if (l->props) {
+            vfio_emu_qtest_set_device_props(d, l->props);
+        }
+    }
+    vfio_emu_qtest_capture_stderr(c.t);
+    vfio_emu_qtest_start(c.t, NULL);
+
+    /* what QEMU sees: the layout's BARs, and one added for the table */
+    for (dev = 0; dev < sc->ndevs; dev++) {
+        const Layout *l = sc->dev[dev];
+
+        for (b = 0; b < NBARS; b++) {
+            if (l->bar_size[b]) {
+                g_assert_cmphex(c.t->devs[dev].bar_size[b], ==,
+                                l->bar_size[b]);
+            } else if (b != l->relocated_to) {
+                g_assert_true(!c.t->devs[dev].bar_size[b] ||
+                              (b && c.t->devs[dev].bar_mem64[b - 1]));
+            }
+        }
+    }
+
+    /* guest RAM, mapped at startup, stays as it is */
+    c.ram = vfio_emu_qtest_mappings_of(c.t, NULL, -1);
+    cover = 0;
+    for (i = 0; i < c.ram->len; i++) {
+        cover += g_array_index(c.ram, VfioEmuMapping, i).size;
+    }
+    g_assert_cmphex(cover, >=, 512 * MiB);
+    c.entries = c.ram->len;
+    c.plugged = sc->ndevs;
+    if (sc->dma_entry_limit) {
+        /* the scenario is built on this */
+        g_assert_cmpint(c.entries, ==, sc->dma_entry_limit - 1);
+    }
+    check_step(&c);
+
+    for (i = 0; i < MAX_STEPS && sc->steps[i].op != STEP_END; i++) {
+        const Step *s = &sc->steps[i];
+        int n = s->op == STEP_LIFE ? ARRAY_SIZE(life_steps) : 1;
+        int j;
+
+        for (j = 0; j < n; j++) {
+            Step step = *s;
+
+            if (s->op == STEP_LIFE) {
+                step = life_steps[j];
+                step.dev = s->dev;
+                if (step.op == STEP_MOVE) {
+                    step.bar = s->bar;
+                    step.arg = s->arg;
+                }
+            }
+            g_test_message("step %d.%d: op %d dev %d bar %d arg 0x%" PRIx64,
+                           i, j, step.op, step.dev, step.bar, step.arg);
+            run_step(&c, &step);
+            check_step(&c);
+        }
+    }
+
+    for (dev = 0; dev < sc->ndevs; dev++) {
+        for (b = 0; b < NBARS; b++) {
+            g_array_unref(c.pieces[dev][b]);
+        }
+    }
+    g_array_unref(c.usable);
+    g_array_unref(c.stale);
+    g_array_unref(c.ram);
+    g_ptr_array_unref(c.want_warn);
+    g_ptr_array_unref(c.want_err);
+    vfio_emu_qtest_free(c.t);
+}
+
+/*
+ * Guest RAM: strict
+ */
+
+/* QEMU refuses to start; its stderr has all of @want */
+static void expect_refusal(VfioEmuQTest *t, const char *args,
+                           const char *const *want)
+{
+    g_autofree char *err = NULL;
+    int status = vfio_emu_qtest_run_to_exit(t, args, &err);
+
+    g_test_message("QEMU said: %s", err);
+    g_assert_cmpint(status, ==, 1);
+    for (; *want; want++) {
+        if (!strstr(err, *want)) {
+            g_error("QEMU's error \"%s\" lacks \"%s\"", err, *want);
+        }
+    }
+}
+
+static void test_ram_map_fault(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    static const char *const want[] = {
+        "vfio 0000:01:00.0: failed to setup container for group 10",
+        "memory listener initialization failed: Region pc.ram",
+        "vfio_container_dma_map(", "= -14 (Bad address)", NULL
+    };
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_config(t, "[fault ram]\nop = map\nerrno = EFAULT\n"
+                              "backing = ram\n");
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    expect_refusal(t, NULL, want);
+    vfio_emu_qtest_free(t);
+}
+
+/* RAM above 4 GiB on a host whose IOMMU stops at 4 GiB */
+static void test_ram_outside_iova(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(3 * GiB);
+    static const char *const want[] = {
+        "vfio 0000:01:00.0: failed to setup container for group 10",
+        "vfio_container_dma_map(", ", 0x100000000, 0x40000000, ",
+        "= -22 (Invalid argument)",
+        "Guest RAM at 0x100000000 lies outside the host IOMMU's usable IOVA"
+        " ranges (0x0-0xfedfffff, 0xfef00000-0xffffffff)",
+        "host-phys-bits-limit=", "maxphysaddr", NULL
+    };
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_config(t, "[container]\niova_ranges = "
+                              "0-0xfedfffff,0xfef00000-0xffffffff\n");
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    expect_refusal(t, NULL, want);
+    vfio_emu_qtest_free(t);
+}
+
+/* 2 MiB IOMMU pages: the BIOS ROM (256 KiB) can never be mapped */
+static void test_ram_2m_pages(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    static const char *const want[] = {
+        "vfio 0000:01:00.0: failed to setup container for group 10",
+        "Region pc.bios: vfio_container_dma_map(",
+        "0xfffc0000, 0x40000, ", "= -22 (Invalid argument)", NULL
+    };
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_config(t, "[container]\niova_pgsizes = 0x40200000\n");
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    expect_refusal(t, NULL, want);
+    vfio_emu_qtest_free(t);
+}
+
+/* At runtime a guest RAM map that fails is a hardware error */
+static void test_ram_hotplug_fault(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    struct rlimit no_core = { 0, 0 };
+    g_autofree char *err = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(GArray) before = NULL;
+    g_autoptr(GArray) after = NULL;
+    g_autoptr(GArray) ev = NULL;
+    int status, i, failed = 0;
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    vfio_emu_qtest_capture_stderr(t);
+    vfio_emu_qtest_start(t, "-m 512M,slots=1,maxmem=1G "
+                         "-object memory-backend-ram,id=mem1,size=256M");
+    g_strfreev(vfio_emu_qtest_take_stderr(t));
+    before = vfio_emu_qtest_mappings(t);
+    g_array_unref(vfio_emu_qtest_check_calls(t, NULL));
+
+    /* no core dump of the abort() */
+    g_assert_cmpint(setrlimit(RLIMIT_CORE, &no_core), ==, 0);
+    vfio_emu_qtest_set_faults(t, "[fault ram]\nop = map\nerrno = EFAULT\n"
+                              "backing = ram\n");
+    qtest_qmp_send(t->qts, "{'execute': 'device_add', 'arguments': {"
+                   "'driver': 'pc-dimm', 'id': 'dimm1', 'memdev': 'mem1'}}");
+    g_assert_cmpint(waitpid(qtest_pid(t->qts), &status, 0), ==,
+                    qtest_pid(t->qts));
+    g_assert_true(WIFSIGNALED(status));
+    g_assert_cmpint(WTERMSIG(status), ==, SIGABRT);
+    /* libqtest: the process is gone */
+    g_assert_false(qtest_probe_child(t->qts));
+
+    path = g_build_filename(t->dir, "stderr", NULL);
+    g_assert_true(g_file_get_contents(path, &err, NULL, NULL));
+    g_assert_nonnull(strstr(err, "vfio_container_dma_map("));
+    g_assert_nonnull(strstr(err, "= -14 (Bad address)"));
+    g_assert_nonnull(strstr(err, "hardware error: vfio: DMA mapping failed,"
+                            " unable to continue"));
+
+    /* one MAP of the DIMM was tried, and nothing else changed */
+    ev = vfio_emu_qtest_take_events(t);
+    for (i = 0; i < ev->len; i++) {
+        VfioEmuEvent *e = &g_array_index(ev, VfioEmuEvent, i);
+
+        if (!strcmp(e->op, "MAP")) {
+            g_assert_true(e->injected);
+            g_assert_cmphex(e->size, ==, 256 * MiB);
+            failed++;
+        }
+        g_assert_cmpstr(e->op, !=, "UNMAP");
+    }
+    g_assert_cmpint(failed, ==, 1);
+    after = vfio_emu_qtest_mappings(t);
+    g_assert_cmpint(after->len, ==, before->len);
+    vfio_emu_qtest_free(t);
+}
+
+/*
+ * QMP arguments
+ */
+
+static QDict *query_raw(QTestState *qts, const char *args)
+{
+    QObject *obj = qobject_from_json(args, &error_abort);
+
+    return qtest_qmp(qts, "{'execute': 'x-query-vfio-dma-mappings',"
+                     " 'arguments': %p}", obj);
+}
+
+static void assert_qmp_error(QTestState *qts, const char *args,
+                             const char *desc)
+{
+    QDict *resp = query_raw(qts, args);
+    QDict *error = qdict_get_qdict(resp, "error");
+
+    g_assert_nonnull(error);
+    g_assert_cmpstr(qdict_get_str(error, "class"), ==, "GenericError");
+    g_assert_cmpstr(qdict_get_str(error, "desc"), ==, desc);
+    qobject_unref(resp);
+}
+
+static QList *query(QTestState *qts, const char *args)
+{
+    QDict *resp = query_raw(qts, args);
+    QList *list = qdict_get_qlist(resp, "return");
+
+    g_assert_nonnull(list);
+    qobject_ref(list);
+    qobject_unref(resp);
+    return list;
+}
+
+static void test_qmp_arguments(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    QList *all, *one, *by_path, *skipped;
+    QDict *c;
+    QListEntry *e;
+    int n_all, n_skipped = 0;
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_config(t, "[container]\niova_pgsizes = 0x10000\n");
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x2000000 mem64 prefetch\n"
+                              "msix_entries = 16\nmsix_table = 0:0x2000\n");
+    vfio_emu_qtest_capture_stderr(t);
+    vfio_emu_qtest_start(t, NULL);
+    vfio_emu_qtest_set_bar(t, &t->devs[0], 0, VFIO_EMU_QTEST_MEM64(0));
+    vfio_emu_qtest_set_decoding(t, &t->devs[0], true);
+
+    assert_qmp_error(t->qts, "{'device': 'nosuch'}",
+                     "Device 'nosuch' not found");
+    assert_qmp_error(t->qts, "{'device': 'rp0'}",
+                     "Device 'rp0' is not a VFIO device");
+    assert_qmp_error(t->qts, "{'state': 'bogus'}",
+                     "Parameter 'state' does not accept value 'bogus'");
+    assert_qmp_error(t->qts, "{'device': 42}",
+                     "Invalid parameter type for 'device', expected: string");
+
+    /* the device by id and by QOM path selects its container */
+    all = query(t->qts, "{}");
+    one = query(t->qts, "{'device': 'vfio0'}");
+    by_path = query(t->qts, "{'device': '/machine/peripheral/vfio0'}");
+    g_assert_cmpint(qlist_size(all), ==, 1);
+    g_assert_true(qobject_is_equal(QOBJECT(all), QOBJECT(one)));
+    g_assert_true(qobject_is_equal(QOBJECT(all), QOBJECT(by_path)));
+    c = qobject_to(QDict, qlist_peek(all));
+    g_assert_cmpstr(qdict_get_str(c, "backend"), ==, "legacy");
+    g_assert_cmpuint(dict_u64(c, "page-sizes"), ==, 0x10000);
+    g_assert_cmpuint(dict_u64(c, "min-page-size"), ==, 0x10000);
+    g_assert_cmpuint(dict_u64(c, "dma-limit"), ==, 65535);
+    n_all = qlist_size(qdict_get_qlist(c, "mappings"));
+
+    /* state selects the entries */
+    skipped = query(t->qts, "{'state': 'skipped'}");
+    c = qobject_to(QDict, qlist_peek(skipped));
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(c, "mappings"), e) {
+        QDict *m = qobject_to(QDict, qlist_entry_obj(e));
+
+        g_assert_cmpstr(qdict_get_str(m, "state"), ==, "skipped");
+        n_skipped++;
+    }
+    /* the table's head [0, 0x2000) and [0x2100, 0x10000) */
+    g_assert_cmpint(n_skipped, ==, 2);
+    g_assert_cmpint(n_all, >, n_skipped);
+
+    qobject_unref(all);
+    qobject_unref(one);
+    qobject_unref(by_path);
+    qobject_unref(skipped);
+    vfio_emu_qtest_free(t);
+}
+
+int main(int argc, char **argv)
+{
+    int i;
+
+    g_test_init(&argc, &argv, NULL);
+
+    for (i = 0; i < ARRAY_SIZE(scenarios); i++) {
+        g_autofree char *path = g_strdup_printf("/vfio-dma-listener/%s",
+                                                scenarios[i].name);
+
+        qtest_add_data_func(path, &scenarios[i], test_scenario);
+    }
+    qtest_add_func("/vfio-dma-listener/ram/map-fault", test_ram_map_fault);
+    qtest_add_func("/vfio-dma-listener/ram/outside-iova",
+                   test_ram_outside_iova);
+    qtest_add_func("/vfio-dma-listener/ram/2m-pages", test_ram_2m_pages);
+    qtest_add_func("/vfio-dma-listener/ram/hotplug-fault",
+                   test_ram_hotplug_fault);
+    qtest_add_func("/vfio-dma-listener/qmp/arguments", test_qmp_arguments);
+
+    return g_test_run();
+}
