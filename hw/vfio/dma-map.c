@@ -286,31 +286,6 @@ static int vfio_dma_msix_relocation_bar(VFIOPCIDevice *vdev)
     return vdev->msix->table_bar;
 }
 
-/*
- * The guest-physical range of the host pages that hold the MSI-X table,
- * for a section of BAR @bar of @vdev that starts at @offset of the BAR;
- * false if the table is not in that BAR.  QEMU emulates these pages: they
- * can never be mapped, whatever the IOMMU page (without MSIX_MAPPABLE
- * the host does not even let QEMU mmap them), and are not warned about.
- */
-static bool vfio_dma_msix_table_pages(VFIOPCIDevice *vdev, int bar,
-                                      MemoryRegionSection *section,
-                                      uint64_t offset, Range *pages)
-{
-    uint64_t base, first, end;
-
-    if (!vdev || !vdev->msix || bar < 0 || vdev->msix->table_bar != bar) {
-        return false;
-    }
-    base = section->offset_within_address_space -
-           (offset + section->offset_within_region);
-    first = vdev->msix->table_offset & qemu_real_host_page_mask();
-    end = REAL_HOST_PAGE_ALIGN((uint64_t)vdev->msix->table_offset +
-                               vdev->msix->entries * PCI_MSIX_ENTRY_SIZE);
-    range_set_bounds(pages, base + first, base + end - 1);
-    return true;
-}
-
 /* The hint that fits why part of a BAR is not mapped. */
 static char *vfio_dma_hint(VFIOContainerBase *bcontainer,
                            VFIODMAReport *report)
@@ -536,31 +511,6 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
     return true;
 }
 
-/* Report a skipped range, less the MSI-X table's pages @table */
-static void vfio_dma_report_skip(VFIODMATracker *tracker,
-                                 const MemoryRegion *mr, VFIODMACause cause,
-                                 Range *range, Range *table,
-                                 uint64_t granule, bool vaddr_unaligned)
-{
-    Range part;
-
-    if (!range_overlaps_range(range, table)) {
-        vfio_dma_report(tracker, mr, cause, range, granule, 0,
-                        vaddr_unaligned);
-        return;
-    }
-    if (range_lob(range) < range_lob(table)) {
-        range_set_bounds(&part, range_lob(range), range_lob(table) - 1);
-        vfio_dma_report(tracker, mr, cause, &part, granule, 0,
-                        vaddr_unaligned);
-    }
-    if (range_upb(range) > range_upb(table)) {
-        range_set_bounds(&part, range_upb(table) + 1, range_upb(range));
-        vfio_dma_report(tracker, mr, cause, &part, granule, 0,
-                        vaddr_unaligned);
-    }
-}
-
 static VFIODMACause vfio_dma_skip_cause(VFIODMASkipReason reason)
 {
     return reason == VFIO_DMA_SKIP_OUTSIDE_IOVA ?
@@ -578,9 +528,7 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
     g_autofree char *what = NULL;
     g_autoptr(GArray) pieces = g_array_new(false, false,
                                            sizeof(VFIODMAPiece));
-    VFIOPCIDevice *vdev = vfio_dma_pci_owner(section->mr);
-    uint64_t granule, mmap_offset = 0;
-    Range table = range_empty;
+    uint64_t granule;
     bool fallback, vaddr_unaligned;
     int bar;
     guint i;
@@ -618,10 +566,6 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
         trace_vfio_dma_trim(name, id.first, id.last, granule, pieces->len);
     }
     what = vfio_dma_describe(section->mr, &bar);
-    if (vdev && bar >= 0) {
-        vfio_dma_pci_bar(vdev, section->mr, &mmap_offset);
-        vfio_dma_msix_table_pages(vdev, bar, section, mmap_offset, &table);
-    }
     for (i = 0; i < pieces->len; i++) {
         VFIODMAPiece *piece = &g_array_index(pieces, VFIODMAPiece, i);
         uint64_t first = range_lob(&piece->range);
@@ -639,10 +583,9 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
             trace_vfio_dma_skip(name, first, last,
                                 vfio_dma_skip_reason_str(piece->skip),
                                 granule);
-            vfio_dma_report_skip(tracker, section->mr,
-                                 vfio_dma_skip_cause(piece->skip),
-                                 &piece->range, &table, granule,
-                                 vaddr_unaligned);
+            vfio_dma_report(tracker, section->mr,
+                            vfio_dma_skip_cause(piece->skip), &piece->range,
+                            granule, 0, vaddr_unaligned);
         } else {
             /* A piece is at most a section, less than 2^64 bytes. */
             ret = vfio_container_dma_map(bcontainer, first, last - first + 1,

@@ -513,24 +513,6 @@ static bool overlaps_stale(Ctx *c, uint64_t first, uint64_t last)
     return false;
 }
 
-/* The guest-physical range of the host pages of a BAR's MSI-X table */
-static bool table_pages(Ctx *c, int dev, int bar, uint64_t *first,
-                        uint64_t *last)
-{
-    const Layout *l = c->sc->dev[dev];
-    VfioEmuQDev *d = &c->t->devs[dev];
-    uint64_t off;
-
-    if (table_bar(l) != bar) {
-        return false;
-    }
-    off = table_off(l, d);
-    *first = d->bar_addr[bar] + QEMU_ALIGN_DOWN(off, HOST_PAGE);
-    *last = d->bar_addr[bar] +
-            ROUND_UP(off + l->msix_entries * MSIX_ENTRY, HOST_PAGE) - 1;
-    return true;
-}
-
 static Warning *want_warning(Ctx *c, int dev, int bar, Cause cause)
 {
     Warning *w;
@@ -551,26 +533,16 @@ static Warning *want_warning(Ctx *c, int dev, int bar, Cause cause)
     return w;
 }
 
-/* A range is not mapped: the listener warns, less the table's pages */
+/*
+ * A range is not mapped: the listener warns, the rest of the MSI-X table's
+ * page included (never silence)
+ */
 static void report(Ctx *c, int dev, int bar, Cause cause, uint64_t first,
                    uint64_t last, int err, bool vaddr_unaligned)
 {
-    uint64_t tfirst, tlast;
     Warning *w;
 
     if (c->warned[dev][bar][cause]) {
-        return;
-    }
-    if (cause != CAUSE_FAILED && table_pages(c, dev, bar, &tfirst, &tlast) &&
-        first <= tlast && tfirst <= last) {
-        if (first < tfirst) {
-            report(c, dev, bar, cause, first, tfirst - 1, err,
-                   vaddr_unaligned);
-        }
-        if (last > tlast) {
-            report(c, dev, bar, cause, tlast + 1, last, err,
-                   vaddr_unaligned);
-        }
         return;
     }
     w = want_warning(c, dev, bar, cause);
