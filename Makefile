@@ -45,7 +45,10 @@ check-series: deps
 debian-patches: base
 	@tooling/debian-patches.sh
 
-check: deps
+# make check (and CI) installs the system test's packages too: Debian's
+# QEMU and the 6.12 kernel from bookworm-backports, busybox.
+check:
+	@tooling/install-deps.sh --system-test
 	@tooling/check.sh
 
 system-test: build

@@ -21,6 +21,8 @@ class Profile:
         self.self_cost = collections.Counter()
         # (caller, callee) -> inclusive cost of the calls on that edge
         self.edges = collections.Counter()
+        # (caller, callee) -> number of calls on that edge
+        self.calls = collections.Counter()
         self._parse()
 
     def _parse(self):
@@ -55,6 +57,7 @@ class Profile:
                     callee = resolve(line[4:])
                 elif line.startswith("calls="):
                     in_call = True
+                    self.calls[(fn, callee)] += int(line[6:].split()[0])
                 elif line.startswith("summary:") or line.startswith("totals:"):
                     self.total = int(line.split()[1])
         if self.total is None:
@@ -67,6 +70,11 @@ class Profile:
         outside that set (so that nested calls are not counted twice)."""
         return sum(cost for (caller, callee), cost in self.edges.items()
                    if pred(callee) and not pred(caller))
+
+    def calls_into(self, name):
+        """How many times a function was called from other functions."""
+        return sum(n for (caller, callee), n in self.calls.items()
+                   if callee == name and caller != name)
 
     def inclusive(self, name):
         """Inclusive cost of one function (its self cost plus its calls,

@@ -45,12 +45,16 @@ import layouts as L  # noqa: E402
 from callgrind import Profile  # noqa: E402
 
 OUT = os.path.join(BUILD, "bench")
+SNAPSHOT = os.path.join(OUT, "bin")
 BUILDS = [
     ("base", os.path.join(BUILD, "baseline", "qemu-system-x86_64"),
      "unpatched 10.0.13"),
     ("ours", os.path.join(BUILD, "qemu-system-x86_64"), "this series"),
 ]
+# What the runs use: copies taken when the bench starts (snapshot()), so
+# that a rebuild during the run cannot mix two builds in one report.
 BINARY = {name: path for name, path, _ in BUILDS}
+EMU = {"preload": PRELOAD}
 
 # The device whose decode toggles are measured: several BARs (16M with the
 # MSI-X table inside it, 256M, 32M).
@@ -182,7 +186,7 @@ def decode_cycles(m, d, cycles):
 
 def run_layout(build, layout, page, extra="", faults="", cycles=CYCLES):
     m = Machine(BINARY[build], container=container(page, extra),
-                faults=faults)
+                faults=faults, preload=EMU["preload"])
     d = m.add_device(layout["keys"])
     res = {"build": build, "layout": layout["name"], "page": page}
     try:
@@ -241,7 +245,8 @@ def run_callgrind(build, page, dimms, toggles, tag):
     wrapper = ["valgrind", "--tool=callgrind", "--trace-children=no",
                "--callgrind-out-file=" + out]
     m = Machine(BINARY[build], container=container(page),
-                extra_args=dimm_args(dimms), wrapper=wrapper)
+                extra_args=dimm_args(dimms), wrapper=wrapper,
+                preload=EMU["preload"])
     d = m.add_device(L.by_name(COST_LAYOUT)["keys"])
     m.start()
     m.program_bars(d)
@@ -266,6 +271,7 @@ def run_callgrind(build, page, dimms, toggles, tag):
         "record": p.entry_cost(
             lambda f: f.startswith("vfio_dma_record_") or
             f.startswith("vfio_dma_entry_")),
+        "renders": p.calls_into("generate_memory_topology"),
         "file": os.path.relpath(out, TOP),
     }
 
@@ -310,7 +316,7 @@ def gdb_record(pid):
 
 def run_memory(build, toggles, dimms=0, footprint=False):
     m = Machine(BINARY[build], container=container(0x1000),
-                extra_args=dimm_args(dimms))
+                extra_args=dimm_args(dimms), preload=EMU["preload"])
     d = m.add_device(L.by_name(COST_LAYOUT)["keys"])
     m.start()
     m.program_bars(d)
@@ -369,9 +375,10 @@ def machine_info():
         "valgrind": cmd("valgrind", "--version"),
         "gnuplot": cmd("gnuplot", "--version"),
         "binaries": {name: {"path": os.path.relpath(path, TOP),
-                            "version": cmd(path, "--version"),
-                            "sha256": sha(os.path.realpath(path))}
+                            "version": cmd(BINARY[name], "--version"),
+                            "sha256": sha(BINARY[name])}
                      for name, path, _ in BUILDS},
+        "emulation_sha256": sha(EMU["preload"]),
     }
 
 
@@ -388,6 +395,22 @@ def check_tools():
                      (path, "baseline" if name == "base" else "build"))
     if not os.path.exists(PRELOAD):
         sys.exit("bench: %s is missing: run `make build`" % PRELOAD)
+
+
+def snapshot():
+    """Copy both emulators and the emulation library to build/bench/bin.
+
+    QEMU still finds its firmware: the configured --firmwarepath is used
+    when no qemu-bundle/ sits beside the binary."""
+    shutil.rmtree(SNAPSHOT, ignore_errors=True)
+    for name, path, _ in BUILDS:
+        dst = os.path.join(SNAPSHOT, name, "qemu-system-x86_64")
+        os.makedirs(os.path.dirname(dst))
+        shutil.copy2(os.path.realpath(path), dst)
+        BINARY[name] = dst
+    dst = os.path.join(SNAPSHOT, os.path.basename(PRELOAD))
+    shutil.copy2(PRELOAD, dst)
+    EMU["preload"] = dst
 
 
 class Pool:
@@ -429,6 +452,7 @@ def main():
 
     t0 = time.monotonic()
     os.makedirs(os.path.join(OUT, "callgrind"), exist_ok=True)
+    snapshot()
     pool = Pool(args.jobs)
     res = {"params": {"toggles": args.toggles,
                       "ram_toggles": args.ram_toggles, "dimms": dimms,
@@ -578,7 +602,8 @@ def analyse(res):
                 "per_toggle_noemu": (marginal(r0, rm) -
                                      marginal(r0, rm, "emu")) / m,
                 "listener": (marginal(r0, rm, "region_add") +
-                             marginal(r0, rm, "region_del")) / m,
+                             marginal(r0, rm, "region_del") -
+                             marginal(r0, rm, "emu")) / m,
                 "record": marginal(r0, rm, "record") / m,
                 "maps": rm["ioctls"]["maps"],
             }
@@ -752,7 +777,9 @@ def write_report(res):
     w.append("")
     w.append("*base* is Debian 13's QEMU 10.0.13 as built by `make "
              "baseline`; *ours* is the same source with this series "
-             "(`make build`), same configure flags and compiler options. "
+             "(`make build`), same configure flags and compiler options; "
+             "the runs used copies of both binaries and of the emulation "
+             "library taken when the bench started (build/bench/bin/). "
              "Devices are emulated (tests/qtest/vfio-emu, preloaded into "
              "both): no hardware, `-accel qtest`, q35, 512 MiB guest RAM, "
              "host page 4 KiB.")
@@ -913,6 +940,31 @@ def write_report(res):
     w.append("| 4K | Ir per toggle | %s | %s | |" % (
         fmt_int(mm("base", "marginal") / n),
         fmt_int(mm("ours", "marginal") / n)))
+    lst = {b: sum(marginal(r["r0"], r["rn"], "region_add") +
+                  marginal(r["r0"], r["rn"], "region_del") -
+                  marginal(r["r0"], r["rn"], "emu") for r in c4[b]) / 2 / n
+           for b in ("base", "ours")}
+    a["listener_per_toggle"] = lst
+    w.append("| 4K | VFIO listener per toggle: region_add + region_del, "
+             "inclusive, emulation excluded | %s | %s | %.4f |" % (
+                 fmt_int(lst["base"]), fmt_int(lst["ours"]),
+                 lst["ours"] / lst["base"]))
+    rec4 = sum(marginal(r["r0"], r["rn"], "record")
+               for r in c4["ours"]) / 2 / n
+    a["record_per_toggle"] = rec4
+    w.append("| 4K | the record's API per toggle (`vfio_dma_record_*`, "
+             "`vfio_dma_entry_*`, inclusive) | — | %s | |" % fmt_int(rec4))
+    base_pt = mm("base", "marginal") / n
+    a["listener_extra_share"] = (lst["ours"] - lst["base"]) / base_pt
+    w.append("| 4K | the listener's extra work per toggle, as a share of "
+             "the base's whole marginal cost per toggle | | %+.2f%% | |" %
+             (100.0 * a["listener_extra_share"]))
+    rend = {b: sum(marginal(r["r0"], r["rn"], "renders")
+                   for r in c4[b]) / 2 / n for b in ("base", "ours")}
+    a["renders_per_toggle"] = rend
+    w.append("| 4K | flat view renders per toggle (calls of "
+             "`generate_memory_topology`) | %.2f | %.2f | %.4f |" % (
+                 rend["base"], rend["ours"], rend["ours"] / rend["base"]))
     w.append("| 4K | MAP + UNMAP calls per run (N = %d) | %d | %d | |" % (
         n, c4["base"][0]["rn"]["ioctls"]["maps"] +
         c4["base"][0]["rn"]["ioctls"]["unmaps"],
@@ -949,13 +1001,24 @@ def write_report(res):
     tsp = a["cost4k_total_spread"]
     w.append("Repeatability: each 4K run was made twice. The whole-run "
              "totals differ by at most %.3f%% between the two runs, the "
-             "marginals by %.3f%% (base) and %.3f%% (ours). The target, "
-             "ours / base ≤ 1.02 for the marginal cost, is %s at 4K "
-             "(%.4f)." % (
+             "marginals by %.3f%% (base) and %.3f%% (ours)." % (
                  100 * max(v for d in tsp.values() for v in d.values()),
-                 100 * sp["base"], 100 * sp["ours"],
+                 100 * sp["base"], 100 * sp["ours"]))
+    w.append("")
+    w.append("The issue's target, ours / base ≤ 1.02 for the whole "
+             "process's marginal cost at 4K, is **%s** (%.4f). That figure "
+             "holds everything a toggle costs, so it also holds any change "
+             "of the series outside the listener; the VFIO listener's own "
+             "work (where the record lives) is given apart: ours spends "
+             "%s instructions per toggle there, the base %s, a difference "
+             "of %+.2f%% of the base's whole cost per toggle, and %s of "
+             "them inside the record's API. The flat view renders per "
+             "toggle (%.2f base, %.2f ours) show what else changed in the "
+             "memory core's work." % (
                  "met" if a["cost4k_ratio"] <= 1.02 else "NOT met",
-                 a["cost4k_ratio"]))
+                 a["cost4k_ratio"], fmt_int(lst["ours"]),
+                 fmt_int(lst["base"]), 100.0 * a["listener_extra_share"],
+                 fmt_int(rec4), rend["base"], rend["ours"]))
     w.append("")
     same = a["same_calls"]
     w.append("The emulation runs inside the process, and its instructions "
@@ -990,7 +1053,8 @@ def write_report(res):
     w.append("")
     w.append("| pc-dimms | ranges (base / ours) | base Ir/toggle | ours "
              "Ir/toggle | ours / base | ours − base | same, without the "
-             "emulation | listener add+del (base / ours) | record (ours) |")
+             "emulation | VFIO listener, emulation excluded (base / ours) | "
+             "record (ours) |")
     w.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in a["sweep"]:
         b, o = row["base"], row["ours"]
