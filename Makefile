@@ -1,7 +1,7 @@
 # The project's entry points.  `make demo` and `make check` do everything,
 # including installing Debian's packages (as root) and building QEMU.
 .PHONY: all deps base tree export build baseline series check-series \
-        debian-patches check check-asan system-test demo clean help
+        debian-patches check check-asan system-test demo bench clean help
 
 all: build
 
@@ -17,6 +17,7 @@ help:
 	@echo "make check-asan      the vfio tests under ASan+UBSan (part of make check)"
 	@echo "make system-test     nested-VM test of our QEMU against real kernel VFIO (installs its packages)"
 	@echo "make debian-patches  DEP-3 quilt patches for debian/patches in build/debian-patches"
+	@echo "make bench           this series against the base: build/bench/report.md (TOGGLES=N)"
 
 deps:
 	@tooling/install-deps.sh
@@ -60,6 +61,10 @@ check-asan: deps
 
 demo: build
 	@/usr/bin/python3 tooling/demo.py
+
+bench: build baseline
+	@tooling/install-deps.sh --bench
+	@/usr/bin/python3 bench/run.py $(if $(TOGGLES),--toggles $(TOGGLES))
 
 clean:
 	rm -rf build

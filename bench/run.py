@@ -720,9 +720,9 @@ def chart(res):
             "plot '%s' using 2:xtic(1) title 'base (unpatched)' lc "
             "rgb '#b0b0b0', '' using 3 title 'this series' lc rgb "
             "'#2060c0', '' using ($0):(0.04):4 with labels notitle, "
-            "'' using ($0-1.0/6):($2+0.03):($2 < 0.995 ? sprintf('%%.2f', "
+            "'' using ($0-1.0/6):($2+0.03):($2 < 0.995 ? sprintf('%%.3f', "
             "$2) : '') with labels font ',9' notitle, "
-            "'' using ($0+1.0/6):($3+0.03):($3 < 0.995 ? sprintf('%%.2f', "
+            "'' using ($0+1.0/6):($3+0.03):($3 < 0.995 ? sprintf('%%.3f', "
             "$3) : '') with labels font ',9' notitle" % path)
     lines.append("unset multiplot")
     with open(gp, "w") as f:
