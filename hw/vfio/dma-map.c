@@ -351,7 +351,9 @@ static void vfio_dma_warn(VFIOContainerBase *bcontainer,
 {
     g_autofree char *ranges = NULL;
     g_autofree char *size = NULL;
-    g_autofree char *granule = size_to_str(report->granule);
+    uint64_t iommu_page = vfio_dma_pgsize_min(bcontainer->pgsizes);
+    g_autofree char *iommu = iommu_page ? size_to_str(iommu_page) :
+                             g_strdup("not reported");
     g_autofree char *host_page = size_to_str(qemu_real_host_page_size());
     g_autofree char *hint = vfio_dma_hint(bcontainer, report);
     g_autofree char *why = NULL;
@@ -378,7 +380,7 @@ static void vfio_dma_warn(VFIOContainerBase *bcontainer,
     warn_report("%s: guest-physical %s (%s) not DMA-mapped, %s (IOMMU"
                 " minimum page %s, host page %s): peer-to-peer DMA to it"
                 " will fault; hint: %s", report->what, ranges, size, why,
-                granule, host_page, hint);
+                iommu, host_page, hint);
 }
 
 void vfio_dma_listener_commit(MemoryListener *listener)
@@ -471,6 +473,7 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
     g_autofree char *name = NULL;
     VFIODMAEntry *entry;
     void *vaddr;
+    uint64_t iommu_page = vfio_dma_pgsize_min(bcontainer->pgsizes);
     int ret;
 
     if (int128_le(llend, int128_make64(iova))) {
@@ -497,6 +500,14 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
                               " bits (-cpu ...,host-phys-bits-limit=N, or"
                               " libvirt's <maxphysaddr mode='passthrough'"
                               " limit='N'/>).\n", iova, ranges);
+        } else if (ret == -EINVAL && iommu_page &&
+                   ((iova | int128_get64(llsize)) & (iommu_page - 1))) {
+            g_autofree char *page = size_to_str(iommu_page);
+
+            error_append_hint(errp, "Guest memory '%s' at 0x%" HWADDR_PRIx
+                              " is not aligned to the host IOMMU's minimum"
+                              " page, %s: the host cannot map it for DMA.\n",
+                              memory_region_name(section->mr), iova, page);
         }
         return false;
     }

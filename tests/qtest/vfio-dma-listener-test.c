@@ -1386,7 +1386,10 @@ static void test_ram_2m_pages(void)
     static const char *const want[] = {
         "vfio 0000:01:00.0: failed to setup container for group 10",
         "Region pc.bios: vfio_container_dma_map(",
-        "0xfffc0000, 0x40000, ", "= -22 (Invalid argument)", NULL
+        "0xfffc0000, 0x40000, ", "= -22 (Invalid argument)",
+        "Guest memory 'pc.bios' at 0xfffc0000 is not aligned to the host"
+        " IOMMU's minimum page, 2 MiB: the host cannot map it for DMA.",
+        NULL
     };
 
     if (!t) {
@@ -1556,6 +1559,81 @@ static void test_qmp_arguments(void)
     vfio_emu_qtest_free(t);
 }
 
+/*
+ * A host IOMMU that reports an empty page-size bitmap: one warning per
+ * container, and BARs are mapped with the host page as the granule.
+ */
+static void test_no_page_size(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    VfioEmuQDev *d;
+    uint64_t base = VFIO_EMU_QTEST_MEM64(0);
+    g_autoptr(GArray) maps = NULL;
+    g_auto(GStrv) lines = NULL;
+    g_autofree char *bar_warning = NULL;
+    int cycle, i;
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_config(t, "[container]\niova_pgsizes = 0\n");
+    d = vfio_emu_qtest_add_device(t, 10, "bar0 = 0x2000000 mem64 prefetch\n"
+                                  "msix_entries = 64\n"
+                                  "msix_table = 0:0x2000\n");
+    vfio_emu_qtest_capture_stderr(t);
+    vfio_emu_qtest_start(t, NULL);
+    vfio_emu_qtest_set_bar(t, d, 0, base);
+    bar_warning = g_strdup_printf("warning: vfio-pci 'vfio0' (0000:01:00.0)"
+                                  " BAR 0: guest-physical 0x%" PRIx64 "-0x%"
+                                  PRIx64 " (3 KiB) not DMA-mapped, not"
+                                  " aligned to the IOMMU page (IOMMU minimum"
+                                  " page not reported, host page 4 KiB)",
+                                  base + 0x2400, base + 0x2fff);
+
+    for (cycle = 0; cycle < 2; cycle++) {
+        vfio_emu_qtest_set_decoding(t, d, true);
+        maps = vfio_emu_qtest_mappings_of(t, d, 0);
+        /* the BAR less the MSI-X table's page, in 4 KiB granules */
+        g_assert_cmpuint(maps->len, ==, 2);
+        g_assert_cmphex(g_array_index(maps, VfioEmuMapping, 0).iova, ==,
+                        base);
+        g_assert_cmphex(g_array_index(maps, VfioEmuMapping, 0).size, ==,
+                        0x2000);
+        g_assert_cmphex(g_array_index(maps, VfioEmuMapping, 1).iova, ==,
+                        base + 0x3000);
+        g_assert_cmphex(g_array_index(maps, VfioEmuMapping, 1).size, ==,
+                        0x2000000 - 0x3000);
+        g_clear_pointer(&maps, g_array_unref);
+        vfio_emu_qtest_check_invariants(t);
+
+        lines = vfio_emu_qtest_take_stderr(t);
+        if (cycle == 0) {
+            /* the bitmap's warning (at startup) and the BAR's, once each */
+            g_assert_cmpuint(g_strv_length(lines), ==, 2);
+            g_assert_nonnull(strstr(lines[0], "warning: vfio: the host IOMMU"
+                                    " reports no supported page size; device"
+                                    " memory (BARs) is mapped for"
+                                    " peer-to-peer DMA with the host page"
+                                    " size, 4 KiB"));
+            g_assert_nonnull(strstr(lines[1], bar_warning));
+        } else {
+            for (i = 0; lines[i]; i++) {
+                g_error("decode cycle repeated a warning: %s", lines[i]);
+            }
+        }
+        g_clear_pointer(&lines, g_strfreev);
+
+        vfio_emu_qtest_set_decoding(t, d, false);
+        maps = vfio_emu_qtest_mappings_of(t, d, 0);
+        g_assert_cmpuint(maps->len, ==, 0);
+        g_clear_pointer(&maps, g_array_unref);
+    }
+    /* guest RAM is still mapped */
+    maps = vfio_emu_qtest_mappings_of(t, NULL, -1);
+    g_assert_cmpuint(maps->len, >, 0);
+    vfio_emu_qtest_free(t);
+}
+
 int main(int argc, char **argv)
 {
     int i;
@@ -1575,6 +1653,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-dma-listener/ram/hotplug-fault",
                    test_ram_hotplug_fault);
     qtest_add_func("/vfio-dma-listener/qmp/arguments", test_qmp_arguments);
+    qtest_add_func("/vfio-dma-listener/no-page-size", test_no_page_size);
 
     return g_test_run();
 }
