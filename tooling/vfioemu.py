@@ -66,8 +66,9 @@ def parse_kv_lines(text):
 
 
 class Device:
-    def __init__(self, index, group, keys, qdev_id=None):
+    def __init__(self, index, group, keys, qdev_id=None, props=""):
         self.index = index
+        self.props = props
         self.group = group
         self.keys = keys
         self.name = "0000:%02x:00.0" % (index + 1)
@@ -111,9 +112,11 @@ class Machine:
         self.vm = None
         self.events_seen = 0
 
-    def add_device(self, keys, group=None, qdev_id=None):
+    def add_device(self, keys, group=None, qdev_id=None, props=""):
+        """keys: the emulation's [device] lines; props: vfio-pci's, e.g.
+        "x-msix-relocation=bar2"."""
         d = Device(len(self.devs), group or 10 + len(self.devs), keys,
-                   qdev_id)
+                   qdev_id, props)
         d.sysfs = os.path.join(self.dir, "sys", d.name)
         os.makedirs(d.sysfs, exist_ok=True)
         link = os.path.join(d.sysfs, "iommu_group")
@@ -138,8 +141,8 @@ class Machine:
         for i, d in enumerate(self.devs):
             args += ["-device", "pcie-root-port,id=%s,chassis=%d,addr=%x.0" %
                      (d.port, i + 1, ROOT_PORT_SLOT + i),
-                     "-device", "vfio-pci,sysfsdev=%s,bus=%s,addr=0.0,id=%s" %
-                     (d.sysfs, d.port, d.id)]
+                     "-device", "vfio-pci,sysfsdev=%s,bus=%s,addr=0.0,id=%s%s" %
+                     (d.sysfs, d.port, d.id, "," + d.props if d.props else "")]
         env = dict(self.env or os.environ)
         env.update(VFIO_EMU_CONFIG=self.config, VFIO_EMU_STATE=self.state,
                    LD_PRELOAD=self.preload)

@@ -5,14 +5,16 @@
  * Copyright (c) 2026 The vfio-series authors
  *
  * The model is driven directly (no LD_PRELOAD): each test makes the calls
- * QEMU makes and checks what the kernel's type1 and vfio-pci drivers would
- * answer.
+ * QEMU makes and checks what the kernel's type1, iommufd and vfio-pci
+ * drivers would answer.
  */
 
 #include "qemu/osdep.h"
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <linux/vfio.h>
+#include <linux/iommufd.h>
 
 #include "qemu/bswap.h"
 #include "standard-headers/linux/pci_regs.h"
@@ -251,7 +253,9 @@ static void test_open(void)
     fd = vfio_emu_open(f.emu, "/dev/vfio/6", O_RDWR);
     g_assert_cmpint(fd, ==, -1);
     g_assert_cmpint(errno, ==, ENOENT);
-    fd = vfio_emu_open(f.emu, "/dev/vfio/devices/vfio0", O_RDWR);
+    /* one cdev per device: vfio0 only */
+    fd = vfio_emu_open(f.emu, "/dev/vfio/devices/vfio1", O_RDWR);
+    g_assert_cmpint(fd, ==, -1);
     g_assert_cmpint(errno, ==, ENOENT);
 
     fd = vfio_emu_open(f.emu, "/dev/vfio/5", O_RDWR);
@@ -1120,6 +1124,636 @@ static void test_faults_file(void)
     teardown(&f);
 }
 
+/*
+ * iommufd: f->container is the /dev/iommu fd, f->device the device cdev
+ */
+
+/* ioctl on /dev/iommu; 0 or -errno */
+static int iofd(Fixture *f, unsigned long request, void *arg)
+{
+    return vfio_emu_ioctl(f->emu, f->container, request, arg) ? -errno : 0;
+}
+
+static int cdev_ioctl(Fixture *f, unsigned long request, void *arg)
+{
+    return vfio_emu_ioctl(f->emu, f->device, request, arg) ? -errno : 0;
+}
+
+static int bind_iommufd(Fixture *f, int iommufd, uint32_t *devid)
+{
+    struct vfio_device_bind_iommufd bind = {
+        .argsz = sizeof(bind),
+        .iommufd = iommufd,
+    };
+    int ret = cdev_ioctl(f, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+
+    if (devid) {
+        *devid = bind.out_devid;
+    }
+    return ret;
+}
+
+static int ioas_alloc(Fixture *f, uint32_t *ioas)
+{
+    struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+    int ret = iofd(f, IOMMU_IOAS_ALLOC, &alloc);
+
+    *ioas = alloc.out_ioas_id;
+    return ret;
+}
+
+static int hwpt_alloc(Fixture *f, uint32_t devid, uint32_t pt_id,
+                      uint32_t flags, uint32_t *hwpt)
+{
+    struct iommu_hwpt_alloc alloc = {
+        .size = sizeof(alloc),
+        .flags = flags,
+        .dev_id = devid,
+        .pt_id = pt_id,
+    };
+    int ret = iofd(f, IOMMU_HWPT_ALLOC, &alloc);
+
+    if (hwpt) {
+        *hwpt = alloc.out_hwpt_id;
+    }
+    return ret;
+}
+
+static int attach_pt(Fixture *f, uint32_t *pt_id)
+{
+    struct vfio_device_attach_iommufd_pt attach = {
+        .argsz = sizeof(attach),
+        .pt_id = *pt_id,
+    };
+    int ret = cdev_ioctl(f, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &attach);
+
+    *pt_id = attach.pt_id;
+    return ret;
+}
+
+static int detach_pt(Fixture *f)
+{
+    struct vfio_device_detach_iommufd_pt detach = {
+        .argsz = sizeof(detach),
+    };
+
+    return cdev_ioctl(f, VFIO_DEVICE_DETACH_IOMMUFD_PT, &detach);
+}
+
+static int destroy_id(Fixture *f, uint32_t id)
+{
+    struct iommu_destroy des = { .size = sizeof(des), .id = id };
+
+    return iofd(f, IOMMU_DESTROY, &des);
+}
+
+static int ioas_map(Fixture *f, uint32_t ioas, uint32_t flags, uint64_t iova,
+                    uint64_t length, uint64_t vaddr)
+{
+    struct iommu_ioas_map map = {
+        .size = sizeof(map),
+        .flags = flags,
+        .ioas_id = ioas,
+        .user_va = vaddr,
+        .length = length,
+        .iova = iova,
+    };
+
+    return iofd(f, IOMMU_IOAS_MAP, &map);
+}
+
+#define MAP_RW  (IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE | \
+                 IOMMU_IOAS_MAP_WRITEABLE)
+
+/* Returns 0 or -errno; *@unmapped gets what the call left in length */
+static int ioas_unmap(Fixture *f, uint32_t ioas, uint64_t iova,
+                      uint64_t length, uint64_t *unmapped)
+{
+    struct iommu_ioas_unmap unmap = {
+        .size = sizeof(unmap),
+        .ioas_id = ioas,
+        .iova = iova,
+        .length = length,
+    };
+    int ret = iofd(f, IOMMU_IOAS_UNMAP, &unmap);
+
+    if (unmapped) {
+        *unmapped = unmap.length;
+    }
+    return ret;
+}
+
+/* /dev/iommu, the cdev, BIND, an IOAS and (with @domain) a HWPT attached */
+static void setup_iommufd(Fixture *f, const char *config, bool domain,
+                          uint32_t *devid, uint32_t *ioas, uint32_t *hwpt)
+{
+    uint32_t pt;
+
+    new_emu(f, config);
+    f->device = vfio_emu_open(f->emu, "/dev/vfio/devices/vfio0",
+                              O_RDWR | O_CLOEXEC);
+    g_assert_cmpint(f->device, >=, 0);
+    f->container = vfio_emu_open(f->emu, "/dev/iommu", O_RDWR | O_CLOEXEC);
+    g_assert_cmpint(f->container, >=, 0);
+    g_assert_cmpint(bind_iommufd(f, f->container, devid), ==, 0);
+    g_assert_cmpint(ioas_alloc(f, ioas), ==, 0);
+    if (!domain) {
+        return;
+    }
+    g_assert_cmpint(hwpt_alloc(f, *devid, *ioas, 0, hwpt), ==, 0);
+    pt = *hwpt;
+    g_assert_cmpint(attach_pt(f, &pt), ==, 0);
+    g_assert_cmpint(pt, ==, *hwpt);
+}
+
+static void assert_chardev(const struct stat *st, unsigned int maj,
+                           unsigned int min)
+{
+    g_assert_true(S_ISCHR(st->st_mode));
+    g_assert_cmpuint(major(st->st_rdev), ==, maj);
+    g_assert_cmpuint(minor(st->st_rdev), ==, min);
+}
+
+static void test_iommufd_bind(void)
+{
+    Fixture f = { 0 };
+    struct vfio_device_info info = { .argsz = sizeof(info) };
+    struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+    struct stat st;
+    uint32_t devid;
+    uint8_t byte;
+    int group, cdev2;
+
+    new_emu(&f, base_config);
+    g_assert_true(vfio_emu_is_vfio_path("/dev/iommu"));
+    g_assert_false(vfio_emu_is_vfio_path("/dev/iommu0"));
+
+    /* what QEMU's open_cdev() checks, and stat of the other paths */
+    g_assert_cmpint(vfio_emu_stat(f.emu, "/dev/vfio/devices/vfio0", &st), ==,
+                    0);
+    assert_chardev(&st, VFIO_EMU_CDEV_MAJOR, 0);
+    g_assert_cmpint(vfio_emu_stat(f.emu, "/dev/iommu", &st), ==, 0);
+    assert_chardev(&st, VFIO_EMU_MISC_MAJOR, VFIO_EMU_IOMMU_MINOR);
+    g_assert_cmpint(vfio_emu_stat(f.emu, "/dev/vfio/vfio", &st), ==, 0);
+    assert_chardev(&st, VFIO_EMU_MISC_MAJOR, VFIO_EMU_VFIO_MINOR);
+    g_assert_cmpint(vfio_emu_stat(f.emu, "/dev/vfio/5", &st), ==, 0);
+    assert_chardev(&st, VFIO_EMU_GROUP_MAJOR, 5);
+    g_assert_cmpint(vfio_emu_stat(f.emu, "/dev/vfio/devices", &st), ==, 0);
+    g_assert_true(S_ISDIR(st.st_mode));
+    g_assert_cmpint(vfio_emu_stat(f.emu, "/dev/vfio/devices/vfio1", &st), ==,
+                    -1);
+    g_assert_cmpint(errno, ==, ENOENT);
+    g_assert_cmpint(vfio_emu_stat(f.emu, "/dev/vfio/6", &st), ==, -1);
+    g_assert_cmpint(errno, ==, ENOENT);
+    g_assert_cmpint(vfio_emu_open(f.emu, "/dev/vfio/devices/vfio1", O_RDWR),
+                    ==, -1);
+    g_assert_cmpint(errno, ==, ENOENT);
+    g_assert_cmpint(vfio_emu_open(f.emu, "/dev/vfio/devices/vfio00", O_RDWR),
+                    ==, -1);
+    g_assert_cmpint(errno, ==, ENOENT);
+
+    f.device = vfio_emu_open(f.emu, "/dev/vfio/devices/vfio0", O_RDWR);
+    g_assert_cmpint(f.device, >=, 0);
+    g_assert_cmpint(vfio_emu_fstat(f.emu, f.device, &st), ==, 0);
+    assert_chardev(&st, VFIO_EMU_CDEV_MAJOR, 0);
+    f.container = vfio_emu_open(f.emu, "/dev/iommu", O_RDWR);
+    g_assert_cmpint(f.container, >=, 0);
+    g_assert_cmpint(vfio_emu_fstat(f.emu, f.container, &st), ==, 0);
+    assert_chardev(&st, VFIO_EMU_MISC_MAJOR, VFIO_EMU_IOMMU_MINOR);
+
+    /* no access before BIND */
+    g_assert_cmpint(cdev_ioctl(&f, VFIO_DEVICE_GET_INFO, &info), ==, -EINVAL);
+    g_assert_cmpint(vfio_emu_pread(f.emu, f.device, &byte, 1, CFG_OFF), ==,
+                    -1);
+    g_assert_cmpint(errno, ==, EINVAL);
+    g_assert(vfio_emu_mmap(f.emu, NULL, 0x1000, PROT_READ, MAP_SHARED,
+                           f.device, 0) == MAP_FAILED);
+    g_assert_cmpint(errno, ==, EINVAL);
+    g_assert_cmpint(detach_pt(&f), ==, -EINVAL);
+
+    /* vfio_df_ioctl_bind_iommufd()'s checks, in order */
+    bind.argsz = offsetof(struct vfio_device_bind_iommufd, out_devid);
+    bind.iommufd = f.container;
+    g_assert_cmpint(cdev_ioctl(&f, VFIO_DEVICE_BIND_IOMMUFD, &bind), ==,
+                    -EINVAL);
+    bind.argsz = sizeof(bind);
+    bind.flags = 1;
+    g_assert_cmpint(cdev_ioctl(&f, VFIO_DEVICE_BIND_IOMMUFD, &bind), ==,
+                    -EINVAL);
+    g_assert_cmpint(bind_iommufd(&f, -1, NULL), ==, -EINVAL);
+    group = vfio_emu_open(f.emu, "/dev/vfio/5", O_RDWR);
+    g_assert_cmpint(group, >=, 0);
+    /* the group is open: EBUSY before the fd is even looked at */
+    g_assert_cmpint(bind_iommufd(&f, 1000, NULL), ==, -EBUSY);
+    g_assert_cmpint(vfio_emu_close(f.emu, group), ==, 0);
+    g_assert_cmpint(bind_iommufd(&f, 1000, NULL), ==, -EBADF);
+    g_assert_cmpint(bind_iommufd(&f, STDIN_FILENO, NULL), ==, -EBADFD);
+    g_assert_cmpint(bind_iommufd(&f, f.device, NULL), ==, -EBADFD);
+    g_assert_cmpint(bind_iommufd(&f, f.container, &devid), ==, 0);
+    g_assert_cmpint(devid, ==, 1);
+    g_assert_cmpint(bind_iommufd(&f, f.container, NULL), ==, -EINVAL);
+
+    /* bound: the device works, its group can't be opened */
+    g_assert_cmpint(cdev_ioctl(&f, VFIO_DEVICE_GET_INFO, &info), ==, 0);
+    g_assert_cmpint(info.num_regions, ==, VFIO_PCI_NUM_REGIONS);
+    g_assert_cmpint(vfio_emu_pread(f.emu, f.device, &byte, 1, CFG_OFF), ==,
+                    1);
+    g_assert_cmpint(vfio_emu_open(f.emu, "/dev/vfio/5", O_RDWR), ==, -1);
+    g_assert_cmpint(errno, ==, EBUSY);
+    /* a second cdev file can't open the device again */
+    cdev2 = vfio_emu_open(f.emu, "/dev/vfio/devices/vfio0", O_RDWR);
+    g_assert_cmpint(cdev2, >=, 0);
+    bind.flags = 0;
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, cdev2, VFIO_DEVICE_BIND_IOMMUFD,
+                                   &bind), ==, -1);
+    g_assert_cmpint(errno, ==, EINVAL);
+    g_assert_cmpint(vfio_emu_close(f.emu, cdev2), ==, 0);
+
+    /* unbound by close: the group opens again */
+    g_assert_cmpint(vfio_emu_close(f.emu, f.device), ==, 0);
+    group = vfio_emu_open(f.emu, "/dev/vfio/5", O_RDWR);
+    g_assert_cmpint(group, >=, 0);
+    teardown(&f);
+}
+
+static void test_iommufd_ioctl_size(void)
+{
+    Fixture f = { 0 };
+    struct {
+        struct iommu_ioas_alloc alloc;
+        uint32_t extra;
+    } big = { { .size = sizeof(big) } };
+    struct iommu_ioas_alloc alloc = { .size = 8 };
+    uint32_t devid, ioas;
+
+    setup_iommufd(&f, base_config, false, &devid, &ioas, NULL);
+    g_assert_cmpint(ioas, ==, 2);
+    /* below the minimum size */
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_ALLOC, &alloc), ==, -EINVAL);
+    /* larger: the rest must be zero, and is left alone */
+    big.extra = 1;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_ALLOC, &big), ==, -E2BIG);
+    big.extra = 0;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_ALLOC, &big), ==, 0);
+    g_assert_cmpint(big.alloc.out_ioas_id, ==, 3);
+    g_assert_cmpint(big.extra, ==, 0);
+    alloc.size = sizeof(alloc);
+    alloc.flags = 1;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_ALLOC, &alloc), ==, -EOPNOTSUPP);
+    /* not emulated, and not iommufd commands */
+    g_assert_cmpint(iofd(&f, IOMMU_OPTION, &alloc), ==, -ENOTTY);
+    g_assert_cmpint(iofd(&f, VFIO_GET_API_VERSION, NULL), ==, -ENOTTY);
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_ALLOC, NULL), ==, -EFAULT);
+    /* IDs are reused lowest first */
+    g_assert_cmpint(destroy_id(&f, 2), ==, 0);
+    g_assert_cmpint(ioas_alloc(&f, &ioas), ==, 0);
+    g_assert_cmpint(ioas, ==, 2);
+    teardown(&f);
+}
+
+static void test_iommufd_objects(void)
+{
+    Fixture f = { 0 };
+    struct iommu_iova_range ranges[2];
+    struct iommu_ioas_iova_ranges info = {
+        .size = sizeof(info),
+        .allowed_iovas = (uintptr_t)ranges,
+    };
+    uint64_t data[2] = { UINT64_MAX, UINT64_MAX };
+    struct iommu_hw_info hw = {
+        .size = sizeof(hw),
+        .data_len = sizeof(data),
+        .data_uptr = (uintptr_t)data,
+    };
+    struct iommu_hwpt_alloc alloc = { .size = sizeof(alloc) };
+    uint32_t devid, ioas, hwpt, pt;
+
+    setup_iommufd(&f, base_config, false, &devid, &ioas, NULL);
+
+    /* a fresh IOAS: all of the IOVA space, no alignment */
+    info.ioas_id = ioas;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_IOVA_RANGES, &info), ==, -EMSGSIZE);
+    g_assert_cmpint(info.num_iovas, ==, 1);
+    g_assert_cmphex(info.out_iova_alignment, ==, 1);
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_IOVA_RANGES, &info), ==, 0);
+    g_assert_cmphex(ranges[0].start, ==, 0);
+    g_assert_cmphex(ranges[0].last, ==, UINT64_MAX);
+    info.ioas_id = devid;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_IOVA_RANGES, &info), ==, -ENOENT);
+
+    /* IOMMU_GET_HW_INFO: no data, zeroed */
+    hw.dev_id = devid;
+    hw.flags = 1;
+    g_assert_cmpint(iofd(&f, IOMMU_GET_HW_INFO, &hw), ==, -EOPNOTSUPP);
+    hw.flags = 0;
+    hw.dev_id = ioas;
+    g_assert_cmpint(iofd(&f, IOMMU_GET_HW_INFO, &hw), ==, -ENOENT);
+    hw.dev_id = devid;
+    g_assert_cmpint(iofd(&f, IOMMU_GET_HW_INFO, &hw), ==, 0);
+    g_assert_cmpint(hw.out_data_type, ==, IOMMU_HW_INFO_TYPE_NONE);
+    g_assert_cmpint(hw.data_len, ==, 0);
+    g_assert_cmphex(hw.out_capabilities, ==, 0);
+    g_assert_cmphex(data[0] | data[1], ==, 0);
+
+    /* IOMMU_HWPT_ALLOC's checks, in order */
+    alloc.__reserved = 1;
+    alloc.dev_id = 99;
+    g_assert_cmpint(iofd(&f, IOMMU_HWPT_ALLOC, &alloc), ==, -EOPNOTSUPP);
+    alloc.__reserved = 0;
+    alloc.data_len = 8;
+    g_assert_cmpint(iofd(&f, IOMMU_HWPT_ALLOC, &alloc), ==, -EINVAL);
+    alloc.data_len = 0;
+    alloc.data_type = IOMMU_HWPT_DATA_VTD_S1;
+    g_assert_cmpint(iofd(&f, IOMMU_HWPT_ALLOC, &alloc), ==, -EINVAL);
+    alloc.data_type = IOMMU_HWPT_DATA_NONE;
+    g_assert_cmpint(iofd(&f, IOMMU_HWPT_ALLOC, &alloc), ==, -ENOENT);
+    alloc.dev_id = devid;
+    alloc.pt_id = 99;
+    g_assert_cmpint(iofd(&f, IOMMU_HWPT_ALLOC, &alloc), ==, -EINVAL);
+    alloc.pt_id = devid;
+    g_assert_cmpint(iofd(&f, IOMMU_HWPT_ALLOC, &alloc), ==, -EINVAL);
+    alloc.pt_id = ioas;
+    g_assert_cmpint(hwpt_alloc(&f, devid, ioas,
+                               IOMMU_HWPT_ALLOC_DIRTY_TRACKING, NULL), ==,
+                    -EOPNOTSUPP);
+    g_assert_cmpint(hwpt_alloc(&f, devid, ioas, IOMMU_HWPT_ALLOC_PASID,
+                               NULL), ==, -EOPNOTSUPP);
+    g_assert_cmpint(hwpt_alloc(&f, devid, ioas, IOMMU_HWPT_FAULT_ID_VALID,
+                               NULL), ==, -ENOENT);
+    g_assert_cmpint(hwpt_alloc(&f, devid, ioas, 0, &hwpt), ==, 0);
+    g_assert_cmpint(hwpt, ==, 3);
+    /* nesting is not supported */
+    g_assert_cmpint(hwpt_alloc(&f, devid, hwpt, 0, NULL), ==, -EOPNOTSUPP);
+
+    /* a domain sets the alignment; the ranges narrow once attached */
+    info.ioas_id = ioas;
+    info.num_iovas = 0;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_IOVA_RANGES, &info), ==, -EMSGSIZE);
+    g_assert_cmpint(info.num_iovas, ==, 1);
+    g_assert_cmphex(info.out_iova_alignment, ==, 4096);
+    pt = hwpt;
+    g_assert_cmpint(attach_pt(&f, &pt), ==, 0);
+    info.num_iovas = 1;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_IOVA_RANGES, &info), ==, -EMSGSIZE);
+    g_assert_cmpint(info.num_iovas, ==, 2);
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_IOVA_RANGES, &info), ==, 0);
+    g_assert_cmphex(ranges[0].start, ==, 0);
+    g_assert_cmphex(ranges[0].last, ==, 0xfedfffff);
+    g_assert_cmphex(ranges[1].start, ==, 0xfef00000);
+    g_assert_cmphex(ranges[1].last, ==, (1ULL << 48) - 1);
+
+    /* IOMMU_DESTROY: referenced objects are busy */
+    g_assert_cmpint(destroy_id(&f, 99), ==, -ENOENT);
+    g_assert_cmpint(destroy_id(&f, ioas), ==, -EBUSY);
+    g_assert_cmpint(destroy_id(&f, hwpt), ==, -EBUSY);
+    g_assert_cmpint(destroy_id(&f, devid), ==, -EBUSY);
+    g_assert_cmpint(detach_pt(&f), ==, 0);
+    g_assert_cmpint(detach_pt(&f), ==, 0);
+    g_assert_cmpint(destroy_id(&f, ioas), ==, -EBUSY);
+    g_assert_cmpint(destroy_id(&f, hwpt), ==, 0);
+    g_assert_cmpint(destroy_id(&f, ioas), ==, 0);
+    g_assert_cmpint(destroy_id(&f, ioas), ==, -ENOENT);
+
+    /* ATTACH to an IOAS: an automatic domain, gone with its device */
+    g_assert_cmpint(ioas_alloc(&f, &ioas), ==, 0);
+    pt = ioas;
+    g_assert_cmpint(attach_pt(&f, &pt), ==, 0);
+    g_assert_cmpint(pt, !=, ioas);
+    g_assert_cmpint(destroy_id(&f, pt), ==, -EBUSY);
+    hwpt = pt;
+    pt = ioas;
+    g_assert_cmpint(attach_pt(&f, &pt), ==, 0);
+    g_assert_cmpint(pt, ==, hwpt);
+    pt = devid;
+    g_assert_cmpint(attach_pt(&f, &pt), ==, -EINVAL);
+    pt = 99;
+    g_assert_cmpint(attach_pt(&f, &pt), ==, -ENOENT);
+    g_assert_cmpint(detach_pt(&f), ==, 0);
+    g_assert_cmpint(destroy_id(&f, hwpt), ==, -ENOENT);
+    g_assert_cmpint(destroy_id(&f, ioas), ==, 0);
+    teardown(&f);
+}
+
+static void test_iommufd_map(void)
+{
+    Fixture f = { 0 };
+    uint64_t mem = alloc_mem(4, 4096);
+    g_autoptr(GArray) m = NULL;
+    g_autoptr(GArray) ev = NULL;
+    struct iommu_ioas_map map = { .size = sizeof(map) };
+    g_autofree char *faults = NULL;
+    uint64_t mem16k = alloc_mem(2, 0x4000);
+    uint32_t devid, ioas, hwpt, lazy;
+    VfioEmuEvent *e;
+    uint8_t *bar;
+    void *hole;
+
+    setup_iommufd(&f, base_config, true, &devid, &ioas, &hwpt);
+    bar = vfio_emu_mmap(f.emu, NULL, 0x4000, PROT_READ | PROT_WRITE,
+                        MAP_SHARED, f.device, 0);
+    g_assert(bar != MAP_FAILED);
+
+    /* iommufd_ioas_map()'s checks, in order */
+    map.flags = MAP_RW | 0x8;
+    map.ioas_id = 99;
+    map.iova = UINT64_MAX;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_MAP, &map), ==, -EOPNOTSUPP);
+    map.flags = MAP_RW;
+    map.__reserved = 1;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_MAP, &map), ==, -EOPNOTSUPP);
+    map.__reserved = 0;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_MAP, &map), ==, -EOVERFLOW);
+    map.iova = 0x100000;
+    map.length = UINT64_MAX;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_MAP, &map), ==, -EOVERFLOW);
+    map.length = 0;
+    map.flags = IOMMU_IOAS_MAP_FIXED_IOVA;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_MAP, &map), ==, -EINVAL);
+    map.flags = MAP_RW;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_MAP, &map), ==, -ENOENT);
+    /* then iopt_alloc_user_pages(), iopt_alloc_area_pages() */
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x100000, 0x2000,
+                             UINT64_MAX - 0xfff), ==, -EOVERFLOW);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x100000, 0, mem), ==,
+                    -EINVAL);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x100000, 0x800, mem), ==,
+                    -EINVAL);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x100800, 0x1000, mem), ==,
+                    -EINVAL);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, UINT64_MAX - 0xfff, 0x2000,
+                             mem), ==, -EOVERFLOW);
+    /* the MSI window is reserved */
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0xfee00000, 0x1000, mem), ==,
+                    -EINVAL);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x100000, 0x1000, mem + 0x800),
+                    ==, -EINVAL);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x100000, 0x4000, mem), ==, 0);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x103000, 0x1000, mem), ==,
+                    -EEXIST);
+    /* pinning: a BAR mmap (PFNMAP) or unmapped memory can't be */
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0xe0000000, 0x2000,
+                             (uintptr_t)bar), ==, -EFAULT);
+    hole = mmap(NULL, 0x2000, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    g_assert(hole != MAP_FAILED);
+    munmap(hole, 0x2000);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0xe0000000, 0x2000,
+                             (uintptr_t)hole), ==, -EFAULT);
+    g_assert_cmpint(ioas_map(&f, ioas, IOMMU_IOAS_MAP_FIXED_IOVA |
+                             IOMMU_IOAS_MAP_READABLE, 0x200000, 0x1000,
+                             mem), ==, 0);
+
+    m = mappings(&f);
+    g_assert_cmpint(m->len, ==, 2);
+    g_assert_cmpint(g_array_index(m, VfioEmuMapping, 0).container, ==, 1);
+    g_assert_cmphex(g_array_index(m, VfioEmuMapping, 0).flags, ==,
+                    VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
+    g_assert_cmphex(g_array_index(m, VfioEmuMapping, 1).flags, ==,
+                    VFIO_DMA_MAP_FLAG_READ);
+    ev = vfio_emu_read_events(f.dir);
+    e = &g_array_index(ev, VfioEmuEvent, ev->len - 2);
+    g_assert_cmpstr(e->op, ==, "IOAS_MAP");
+    g_assert_cmpint(e->ret, ==, -EFAULT);
+    g_assert_cmphex(e->iova, ==, 0xe0000000);
+    g_assert_cmphex(e->flags, ==, MAP_RW);
+    g_assert_cmpint(e->container, ==, 1);
+    e = &g_array_index(ev, VfioEmuEvent, ev->len - 3);
+    g_assert_cmpstr(e->backing, ==, DEV ":bar0+0x0");
+
+    /* without FIXED_IOVA the kernel picks an aligned hole */
+    map.flags = IOMMU_IOAS_MAP_READABLE;
+    map.ioas_id = ioas;
+    map.iova = 0;
+    map.length = 0x2000;
+    map.user_va = mem16k;
+    g_assert_cmpint(iofd(&f, IOMMU_IOAS_MAP, &map), ==, 0);
+    g_assert_cmphex(map.iova, ==, 0x2000);
+
+    /* no domain: the map is lazy, the domain then can't be filled */
+    g_assert_cmpint(ioas_alloc(&f, &lazy), ==, 0);
+    g_assert_cmpint(ioas_map(&f, lazy, MAP_RW, 0x100000, 0x800,
+                             (uintptr_t)bar), ==, 0);
+    g_assert_cmpint(hwpt_alloc(&f, devid, lazy, 0, NULL), ==, -EADDRINUSE);
+    g_assert_cmpint(ioas_unmap(&f, lazy, 0, UINT64_MAX, NULL), ==, 0);
+    g_assert_cmpint(ioas_map(&f, lazy, MAP_RW, 0x100000, 0x1000,
+                             (uintptr_t)bar), ==, 0);
+    g_assert_cmpint(hwpt_alloc(&f, devid, lazy, 0, NULL), ==, -EFAULT);
+    /* a mapping in reserved IOVA blocks the attach */
+    g_assert_cmpint(ioas_unmap(&f, lazy, 0, UINT64_MAX, NULL), ==, 0);
+    g_assert_cmpint(ioas_map(&f, lazy, MAP_RW, 0xfee00000, 0x1000, mem), ==,
+                    0);
+    g_assert_cmpint(hwpt_alloc(&f, devid, lazy, 0, &hwpt), ==, 0);
+    g_assert_cmpint(attach_pt(&f, &hwpt), ==, -EADDRINUSE);
+
+    /* fault rules apply to IOMMU_IOAS_MAP too */
+    faults = g_build_filename(f.dir, "faults", NULL);
+    g_assert_true(g_file_set_contents(faults, "[fault f]\nop = map\n"
+                                      "errno = ENOMEM\nbacking = ram\n"
+                                      "count = 1\n", -1, NULL));
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x300000, 0x1000, mem), ==,
+                    -ENOMEM);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x300000, 0x1000, mem), ==, 0);
+    teardown(&f);
+}
+
+static void test_iommufd_unmap(void)
+{
+    Fixture f = { 0 };
+    uint64_t mem = alloc_mem(4, 4096), unmapped;
+    g_autoptr(GArray) m = NULL;
+    g_autoptr(GArray) ev = NULL;
+    VfioEmuEvent *e;
+    uint32_t devid, ioas, hwpt;
+
+    setup_iommufd(&f, base_config, true, &devid, &ioas, &hwpt);
+
+    /* iommufd_ioas_unmap()'s checks, in order */
+    g_assert_cmpint(ioas_unmap(&f, 99, 0x100000, 0, NULL), ==, -ENOENT);
+    g_assert_cmpint(ioas_unmap(&f, ioas, UINT64_MAX, 0x1000, NULL), ==,
+                    -EOVERFLOW);
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0x100000, 0, NULL), ==, -EINVAL);
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0x2000, UINT64_MAX - 0x1000, NULL),
+                    ==, -EOVERFLOW);
+    /* nothing mapped: ENOENT, and length is left alone */
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0x100000, 0x1000, &unmapped), ==,
+                    -ENOENT);
+    g_assert_cmphex(unmapped, ==, 0x1000);
+    /* all of nothing is fine */
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0, UINT64_MAX, &unmapped), ==, 0);
+    g_assert_cmphex(unmapped, ==, 0);
+
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x100000, 0x1000, mem), ==, 0);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x102000, 0x2000, mem), ==, 0);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x200000, 0x1000, mem), ==, 0);
+    /* no splitting; an unaligned superset is fine */
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0x102000, 0x1000, NULL), ==,
+                    -ENOENT);
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0x200000, 0x1800, &unmapped), ==, 0);
+    g_assert_cmphex(unmapped, ==, 0x1000);
+    /* a range covering one whole and one partly: fails half-way */
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0x100000, 0x3000, NULL), ==,
+                    -ENOENT);
+    m = mappings(&f);
+    g_assert_cmpint(m->len, ==, 1);
+    g_assert_cmphex(g_array_index(m, VfioEmuMapping, 0).iova, ==, 0x102000);
+    ev = vfio_emu_read_events(f.dir);
+    e = &g_array_index(ev, VfioEmuEvent, ev->len - 1);
+    g_assert_cmpstr(e->op, ==, "IOAS_UNMAP");
+    g_assert_cmpint(e->ret, ==, -ENOENT);
+    g_assert_cmphex(e->unmapped, ==, 0x1000);
+
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x300000, 0x1000, mem), ==, 0);
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0, UINT64_MAX, &unmapped), ==, 0);
+    g_assert_cmphex(unmapped, ==, 0x3000);
+    g_array_unref(m);
+    m = mappings(&f);
+    g_assert_cmpint(m->len, ==, 0);
+    teardown(&f);
+}
+
+static void test_iommufd_teardown(void)
+{
+    Fixture f = { 0 };
+    uint64_t mem = alloc_mem(4, 4096);
+    g_autoptr(GArray) m = NULL;
+    g_autoptr(GArray) ev = NULL;
+    uint32_t devid, ioas, hwpt;
+    int i, n;
+
+    setup_iommufd(&f, base_config, true, &devid, &ioas, &hwpt);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x100000, 0x4000, mem), ==, 0);
+
+    /* the bound device keeps the context: the mapping stays */
+    g_assert_cmpint(vfio_emu_close(f.emu, f.container), ==, 0);
+    m = mappings(&f);
+    g_assert_cmpint(m->len, ==, 1);
+    /* closing the cdev unbinds and releases the context */
+    g_assert_cmpint(vfio_emu_close(f.emu, f.device), ==, 0);
+    g_array_unref(m);
+    m = mappings(&f);
+    g_assert_cmpint(m->len, ==, 0);
+
+    ev = vfio_emu_read_events(f.dir);
+    {
+        static const char *const ops[] = {
+            "IOMMUFD_OPEN", "DEVICE_BIND", "IOAS_ALLOC", "HWPT_ALLOC",
+            "DEVICE_ATTACH", "IOAS_MAP", "DEVICE_DETACH", "DEVICE_UNBIND",
+            "RELEASE",
+        };
+
+        g_assert_cmpint(ev->len, ==, ARRAY_SIZE(ops));
+        for (i = 0; i < ev->len; i++) {
+            g_assert_cmpstr(g_array_index(ev, VfioEmuEvent, i).op, ==,
+                            ops[i]);
+        }
+    }
+    n = ev->len;
+    g_assert_cmphex(g_array_index(ev, VfioEmuEvent, n - 1).unmapped, ==,
+                    0x4000);
+    g_assert_cmpint(g_array_index(ev, VfioEmuEvent, n - 1).container, ==, 1);
+    g_assert_cmpstr(g_array_index(ev, VfioEmuEvent, 1).device, ==, DEV);
+    teardown(&f);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -1143,6 +1777,12 @@ int main(int argc, char **argv)
     g_test_add_func("/vfio-emu/reader-errors", test_reader_errors);
     g_test_add_func("/vfio-emu/faults-config", test_faults_config);
     g_test_add_func("/vfio-emu/faults-file", test_faults_file);
+    g_test_add_func("/vfio-emu/iommufd/bind", test_iommufd_bind);
+    g_test_add_func("/vfio-emu/iommufd/ioctl-size", test_iommufd_ioctl_size);
+    g_test_add_func("/vfio-emu/iommufd/objects", test_iommufd_objects);
+    g_test_add_func("/vfio-emu/iommufd/map", test_iommufd_map);
+    g_test_add_func("/vfio-emu/iommufd/unmap", test_iommufd_unmap);
+    g_test_add_func("/vfio-emu/iommufd/teardown", test_iommufd_teardown);
 
     return g_test_run();
 }

@@ -5,9 +5,10 @@
  * Copyright (c) 2026 The vfio-series authors
  *
  * Every variant of open/openat QEMU or its libraries may import is
- * interposed, for /dev/vfio/... paths only; ioctl, close, mmap, munmap,
- * pread and pwrite for the file descriptors the model created.  Anything
- * else goes to the next definition (dlsym(RTLD_NEXT)).
+ * interposed, for /dev/vfio/... and /dev/iommu only; ioctl, close, mmap,
+ * munmap, pread and pwrite for the file descriptors the model created; the
+ * stat family (stat, lstat, fstat, fstatat, their 64-bit names, statx) for
+ * both.  Anything else goes to the next definition (dlsym(RTLD_NEXT)).
  *
  * There is no constructor: the model is created on the first open of a
  * /dev/vfio path, so the shell that libqtest starts QEMU through, or any
@@ -20,6 +21,8 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "qemu/atomic.h"
 #include "vfio-emu.h"
@@ -423,4 +426,172 @@ int emu_munmap(void *addr, size_t length)
         emu_leave();
     }
     return ret;
+}
+
+/*
+ * The stat family: QEMU checks with fstat() that the device cdev it opened
+ * is the character device sysfs names.
+ */
+
+typedef int (*StatFn)(const char *, struct stat *);
+typedef int (*FstatFn)(int, struct stat *);
+typedef int (*FstatatFn)(int, const char *, struct stat *, int);
+typedef int (*StatxFn)(int, const char *, int, unsigned int, struct statx *);
+
+int emu_stat(const char *path, struct stat *st) __asm__("stat");
+int emu_stat64(const char *path, struct stat *st) __asm__("stat64");
+int emu_lstat(const char *path, struct stat *st) __asm__("lstat");
+int emu_lstat64(const char *path, struct stat *st) __asm__("lstat64");
+int emu_fstat(int fd, struct stat *st) __asm__("fstat");
+int emu_fstat64(int fd, struct stat *st) __asm__("fstat64");
+int emu_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+    __asm__("fstatat");
+int emu_fstatat64(int dirfd, const char *path, struct stat *st, int flags)
+    __asm__("fstatat64");
+int emu_statx(int dirfd, const char *path, int flags, unsigned int mask,
+              struct statx *stx) __asm__("statx");
+
+static int emu_do_stat(const char *path, struct stat *st)
+{
+    VfioEmu *e;
+    int ret;
+
+    emu_enter();
+    e = emu_get();
+    if (e) {
+        ret = vfio_emu_stat(e, path, st);
+    } else {
+        errno = ENOENT;
+        ret = -1;
+    }
+    emu_leave();
+    return ret;
+}
+
+static int emu_do_fstat(int fd, struct stat *st)
+{
+    int ret;
+
+    emu_enter();
+    ret = vfio_emu_fstat(emu, fd, st);
+    emu_leave();
+    return ret;
+}
+
+/* Ours: 1 and the result in *@ret, else 0 */
+static int emu_stat_at(int dirfd, const char *path, int flags,
+                       struct stat *st, int *ret)
+{
+    if (path && !*path && (flags & AT_EMPTY_PATH) && emu_fd(dirfd)) {
+        *ret = emu_do_fstat(dirfd, st);
+        return 1;
+    }
+    if (vfio_emu_is_vfio_path(path)) {
+        *ret = emu_do_stat(path, st);
+        return 1;
+    }
+    return 0;
+}
+
+int emu_stat(const char *path, struct stat *st)
+{
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_stat(path, st);
+    }
+    return NEXT(stat, StatFn)(path, st);
+}
+
+int emu_stat64(const char *path, struct stat *st)
+{
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_stat(path, st);
+    }
+    return NEXT(stat64, StatFn)(path, st);
+}
+
+int emu_lstat(const char *path, struct stat *st)
+{
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_stat(path, st);
+    }
+    return NEXT(lstat, StatFn)(path, st);
+}
+
+int emu_lstat64(const char *path, struct stat *st)
+{
+    if (vfio_emu_is_vfio_path(path)) {
+        return emu_do_stat(path, st);
+    }
+    return NEXT(lstat64, StatFn)(path, st);
+}
+
+int emu_fstat(int fd, struct stat *st)
+{
+    if (emu_fd(fd)) {
+        return emu_do_fstat(fd, st);
+    }
+    return NEXT(fstat, FstatFn)(fd, st);
+}
+
+int emu_fstat64(int fd, struct stat *st)
+{
+    if (emu_fd(fd)) {
+        return emu_do_fstat(fd, st);
+    }
+    return NEXT(fstat64, FstatFn)(fd, st);
+}
+
+int emu_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+    int ret;
+
+    if (emu_stat_at(dirfd, path, flags, st, &ret)) {
+        return ret;
+    }
+    return NEXT(fstatat, FstatatFn)(dirfd, path, st, flags);
+}
+
+int emu_fstatat64(int dirfd, const char *path, struct stat *st, int flags)
+{
+    int ret;
+
+    if (emu_stat_at(dirfd, path, flags, st, &ret)) {
+        return ret;
+    }
+    return NEXT(fstatat64, FstatatFn)(dirfd, path, st, flags);
+}
+
+int emu_statx(int dirfd, const char *path, int flags, unsigned int mask,
+              struct statx *stx)
+{
+    struct stat st;
+    int ret;
+
+    if (!emu_stat_at(dirfd, path, flags, &st, &ret)) {
+        return NEXT(statx, StatxFn)(dirfd, path, flags, mask, stx);
+    }
+    if (ret) {
+        return ret;
+    }
+    memset(stx, 0, sizeof(*stx));
+    stx->stx_mask = STATX_BASIC_STATS;
+    stx->stx_blksize = st.st_blksize;
+    stx->stx_nlink = st.st_nlink;
+    stx->stx_uid = st.st_uid;
+    stx->stx_gid = st.st_gid;
+    stx->stx_mode = st.st_mode;
+    stx->stx_ino = st.st_ino;
+    stx->stx_size = st.st_size;
+    stx->stx_blocks = st.st_blocks;
+    stx->stx_atime.tv_sec = st.st_atim.tv_sec;
+    stx->stx_atime.tv_nsec = st.st_atim.tv_nsec;
+    stx->stx_ctime.tv_sec = st.st_ctim.tv_sec;
+    stx->stx_ctime.tv_nsec = st.st_ctim.tv_nsec;
+    stx->stx_mtime.tv_sec = st.st_mtim.tv_sec;
+    stx->stx_mtime.tv_nsec = st.st_mtim.tv_nsec;
+    stx->stx_rdev_major = major(st.st_rdev);
+    stx->stx_rdev_minor = minor(st.st_rdev);
+    stx->stx_dev_major = major(st.st_dev);
+    stx->stx_dev_minor = minor(st.st_dev);
+    return 0;
 }

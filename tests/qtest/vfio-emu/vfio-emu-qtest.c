@@ -229,6 +229,33 @@ static void find_device(VfioEmuQTest *t, VfioEmuQDev *d)
     size_bars(t, d);
 }
 
+void vfio_emu_qtest_use_iommufd(VfioEmuQTest *t)
+{
+    g_assert_null(t->qts);
+    t->iommufd = true;
+}
+
+/* DIR/vfio-dev/vfioN/dev, "MAJOR:MINOR" of the cdev, and the options */
+static void add_iommufd_args(VfioEmuQTest *t, GString *args)
+{
+    int i;
+
+    for (i = 0; i < t->ndevs; i++) {
+        VfioEmuQDev *d = &t->devs[i];
+        g_autofree char *dir = g_strdup_printf("%s/vfio-dev/vfio%d",
+                                               d->sysfs, d->index);
+        g_autofree char *dev = g_build_filename(dir, "dev", NULL);
+        g_autofree char *devt = g_strdup_printf("%d:%d\n",
+                                                VFIO_EMU_CDEV_MAJOR,
+                                                d->index);
+
+        g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
+        g_assert_true(g_file_set_contents(dev, devt, -1, NULL));
+    }
+    g_string_append(args, " -object iommufd,id=iommufd0"
+                    " -global vfio-pci.iommufd=iommufd0");
+}
+
 /* The command line of QEMU with the devices and @extra_args */
 static GString *qemu_args(VfioEmuQTest *t, const char *extra_args)
 {
@@ -248,6 +275,9 @@ static GString *qemu_args(VfioEmuQTest *t, const char *extra_args)
                                d->port, i + 1, ROOT_PORT_SLOT + i, d->sysfs,
                                d->port, d->id, d->props ? "," : "",
                                d->props ?: "");
+    }
+    if (t->iommufd) {
+        add_iommufd_args(t, args);
     }
     if (extra_args) {
         g_string_append_printf(args, " %s", extra_args);

@@ -72,6 +72,7 @@ typedef struct VfioEmuQTest {
     GArray *stale;              /* VfioEmuMapping: may outlive a section */
     int ndevs;
     VfioEmuQDev devs[VFIO_EMU_QTEST_MAX_DEVS];
+    bool iommufd;               /* see vfio_emu_qtest_use_iommufd() */
 } VfioEmuQTest;
 
 /*
@@ -135,6 +136,16 @@ GArray *vfio_emu_qtest_bar_mmaps(VfioEmuQTest *t, VfioEmuQDev *d, int bar);
  */
 void vfio_emu_qtest_expect_stale(VfioEmuQTest *t, uint64_t iova,
                                  uint64_t size);
+
+/*
+ * Put the devices on the iommufd backend: "-object iommufd,id=iommufd0"
+ * and vfio-pci's iommufd=iommufd0 (a -global, so that devices plugged back
+ * get it too), with the sysfs entries QEMU reads to find each device's
+ * cdev (device i is /dev/vfio/devices/vfio<i>: add devices with
+ * vfio_emu_qtest_add_device() only).  Call before vfio_emu_qtest_start().
+ * The IOAS is "container" N in the emulation's state files.
+ */
+void vfio_emu_qtest_use_iommufd(VfioEmuQTest *t);
 
 /*
  * Start QEMU (q35, -accel qtest, -nodefaults) with the devices and

@@ -5,13 +5,14 @@
  * Copyright (c) 2026 The vfio-series authors
  *
  * vfio-emu plays the kernel for a QEMU that runs without a host device:
- * /dev/vfio/vfio (a legacy type1 container), /dev/vfio/<group> and vfio-pci
+ * /dev/vfio/vfio (a legacy type1 container), /dev/vfio/<group>, /dev/iommu
+ * (iommufd), the device cdevs /dev/vfio/devices/vfioN and vfio-pci
  * devices.  The model lives in vfio-emu.c and is driven through the
  * vfio_emu_*() calls below, which take the same arguments as the system
  * calls they stand for.  vfio-emu-preload.c wraps it in an LD_PRELOAD
  * library (libvfio-emu.so) that interposes open/ioctl/close/mmap/munmap/
- * pread/pwrite for the paths and file descriptors it owns; unit tests call
- * the model directly.
+ * pread/pwrite and the stat family for the paths and file descriptors it
+ * owns; unit tests call the model directly.
  *
  * The model does not link libqemuutil (it is loaded into QEMU, and into the
  * shell libqtest starts QEMU with), so errors are reported as strings rather
@@ -23,6 +24,18 @@
  * directory named like the device (e.g. ".../0000:01:00.0") holding a
  * symbolic link "iommu_group" whose basename is the group number.  QEMU
  * asks for the device by that basename (VFIO_GROUP_GET_DEVICE_FD).
+ *
+ * With "-object iommufd,id=ID -device vfio-pci,iommufd=ID,sysfsdev=DIR",
+ * QEMU instead reads DIR/vfio-dev/vfioN/dev ("MAJOR:MINOR"), opens
+ * /dev/vfio/devices/vfioN and checks with fstat() that it is that
+ * character device.  The [device] sections get cdev numbers in the order
+ * they appear in the configuration: the first is /dev/vfio/devices/vfio0,
+ * dev_t VFIO_EMU_CDEV_MAJOR:0.  The test creates the sysfs file; the
+ * emulation answers stat() and fstat() of its paths and file descriptors
+ * with character devices (/dev/vfio/vfio 10:196, /dev/iommu
+ * 10:VFIO_EMU_IOMMU_MINOR, /dev/vfio/<group> VFIO_EMU_GROUP_MAJOR:<group>,
+ * the cdevs as above).  A device fd from VFIO_GROUP_GET_DEVICE_FD stats as
+ * the memfd behind it.
  *
  * Environment
  * -----------
@@ -44,7 +57,12 @@
  *                               "none": no IOVA range capability and no
  *                               range check.  Default: the above (an x86
  *                               host: 48 bits minus the MSI window).
- *   dma_entry_limit = 65535     mappings allowed per container
+ *                               On iommufd, these are the device's usable
+ *                               ranges: the rest is reserved in an IOAS
+ *                               while a device is attached to it, and
+ *                               IOMMU_IOAS_IOVA_RANGES reports them then
+ *                               (0-UINT64_MAX before).
+ *   dma_entry_limit = 65535     mappings allowed per container (type1 only)
  *   dma_avail_cap = true        report the DMA-avail capability
  *   migration_cap = true        report the dirty-tracking capability
  *
@@ -73,7 +91,9 @@
  *   intx = true                 interrupt pin A (false: no INTx)
  *   reset = true                VFIO_DEVICE_FLAGS_RESET
  *
- *   [fault NAME]                fail matching MAP/UNMAP calls
+ *   [fault NAME]                fail matching MAP/UNMAP calls (type1
+ *                               MAP_DMA/UNMAP_DMA and iommufd
+ *                               IOMMU_IOAS_MAP/IOMMU_IOAS_UNMAP alike)
  *   op = map                    map, unmap or any (required)
  *   errno = EFAULT              name or number (required)
  *   iova = 0x100000-0x1fffff    calls whose range overlaps (inclusive end);
@@ -116,14 +136,66 @@
  *   served, else "DEVICE:barN+0xOFFSET" (the offset of vaddr in the BAR).
  *   tests/qtest/vfio-emu/vfio-emu-state.h parses both files.
  *
+ *   An iommufd IOAS is a container too: it gets a container number from
+ *   the same counter when IOMMU_IOAS_ALLOC creates it, its mappings are in
+ *   "mappings" with flags in the VFIO_DMA_MAP_FLAG_READ/WRITE encoding
+ *   (IOMMU_IOAS_MAP_READABLE is 0x1, WRITEABLE 0x2), and its events are
+ *   (ioas= and hwpt= are iommufd object IDs, ictx= numbers the opens of
+ *   /dev/iommu):
+ *               seq=9 op=IOAS_MAP container=2 ioas=2 iova=0xfe000000
+ *               size=0x4000 vaddr=0x7f.. flags=0x7 ret=-14
+ *               backing=0000:01:00.0:bar0+0x0
+ *               seq=10 op=IOAS_UNMAP container=2 ioas=2 iova=0x0
+ *               size=0x80000000 ret=0 unmapped=0x80000000
+ *             (flags: the call's IOMMU_IOAS_MAP_* flags; unmapped: the
+ *             bytes unmapped, also when the call fails half-way), and
+ *             IOMMUFD_OPEN ictx=, DEVICE_BIND device= ictx= devid=,
+ *             DEVICE_UNBIND device= ictx=, IOAS_ALLOC container= ioas=,
+ *             HWPT_ALLOC container= hwpt= devid=, DEVICE_ATTACH and
+ *             DEVICE_DETACH device= container= hwpt=, DESTROY id= type=ioas
+ *             container= unmapped= or type=hwpt container=, and RELEASE
+ *             container= unmapped= for an IOAS left when its context goes.
+ *
+ * iommufd
+ * -------
+ * /dev/iommu serves the ioctls QEMU's iommufd backend uses, with the size
+ * rules of the kernel's iommufd_fops_ioctl() (EINVAL below the minimum
+ * size, E2BIG for non-zero bytes past the known struct, responses copied
+ * up to the caller's size) and each command's checks in the order of
+ * Linux 6.12: IOMMU_DESTROY (ENOENT, EBUSY while referenced),
+ * IOMMU_IOAS_ALLOC, IOMMU_IOAS_IOVA_RANGES (EMSGSIZE with the count when
+ * the array is short), IOMMU_IOAS_MAP (fixed or allocated IOVA; EEXIST,
+ * reserved IOVA EINVAL, and EFAULT when a domain is attached and the user
+ * range is not all mapped memory or touches a BAR mmap, as pinning a PFNMAP
+ * VMA fails; with no domain the map is lazy and a later IOMMU_HWPT_ALLOC
+ * fails with EFAULT instead), IOMMU_IOAS_UNMAP (0..UINT64_MAX unmaps all;
+ * ENOENT when nothing is unmapped or a mapping is only partly covered),
+ * IOMMU_HWPT_ALLOC (paging domains on an IOAS; the IOAS's alignment becomes
+ * the smallest IOMMU page size, EINVAL above the host page size) and
+ * IOMMU_GET_HW_INFO (IOMMU_HW_INFO_TYPE_NONE, no capabilities).  Other
+ * iommufd ioctls (ALLOW_IOVAS, COPY, OPTION, VFIO_IOAS, dirty tracking,
+ * nesting, faults, MAP_FILE, vIOMMU) and the VFIO compatibility ioctls
+ * fail with ENOTTY.  A device cdev accepts VFIO_DEVICE_BIND_IOMMUFD (EBUSY
+ * while its group is open through /dev/vfio/<group>, EINVAL when already
+ * bound or open), then VFIO_DEVICE_ATTACH_IOMMUFD_PT to a HWPT or to an
+ * IOAS (an automatic domain, destroyed with its last device; EADDRINUSE
+ * when a mapping lies in reserved IOVA), VFIO_DEVICE_DETACH_IOMMUFD_PT and
+ * the device ioctls, reads, writes and mmaps of the group path; before
+ * BIND all of these fail with EINVAL.  Closing the cdev detaches and
+ * unbinds; a bound device keeps its iommufd context alive after
+ * /dev/iommu is closed.  Opening /dev/vfio/<group> fails with EBUSY while
+ * a device of the group is bound.
+ *
  * Not emulated: VFIO_UPDATE_VADDR (reported absent), dirty-page bitmaps,
- * hot reset, VGA regions, PCI Express capabilities, interrupts firing.
+ * hot reset, VGA regions, PCI Express capabilities, interrupts firing,
+ * PASIDs, memory accounting (RLIMIT_MEMLOCK).
  */
 
 #ifndef TESTS_QTEST_VFIO_EMU_H
 #define TESTS_QTEST_VFIO_EMU_H
 
 #include <sys/types.h>
+#include <sys/stat.h>
 
 typedef struct VfioEmu VfioEmu;
 
@@ -145,7 +217,7 @@ void vfio_emu_free(VfioEmu *emu);
  */
 bool vfio_emu_check_faults(const char *text, char **errmsg);
 
-/* Is @path one of ours (/dev/vfio/...)? */
+/* Is @path one of ours (/dev/vfio/... or /dev/iommu)? */
 bool vfio_emu_is_vfio_path(const char *path);
 
 /*
@@ -165,6 +237,13 @@ void *vfio_emu_mmap(VfioEmu *emu, void *addr, size_t length, int prot,
                     int flags, int fd, off_t offset);
 
 /*
+ * stat() of one of our paths, fstat() of one of our fds: character devices
+ * as described above.  Return 0, or -1 with errno set.
+ */
+int vfio_emu_stat(VfioEmu *emu, const char *path, struct stat *st);
+int vfio_emu_fstat(VfioEmu *emu, int fd, struct stat *st);
+
+/*
  * Tell the model that [addr, addr + length) no longer holds what it held
  * (munmap, or a MAP_FIXED mmap over it) so it forgets the BAR mmaps there.
  */
@@ -177,6 +256,13 @@ void vfio_emu_forget_range(VfioEmu *emu, void *addr, size_t length);
 char *vfio_emu_describe_vaddr(VfioEmu *emu, uint64_t vaddr);
 
 /* Region layout of the device fd, as vfio-pci lays it out. */
+/* Device numbers of the character devices (see "Selecting a device") */
+#define VFIO_EMU_MISC_MAJOR     10
+#define VFIO_EMU_VFIO_MINOR     196
+#define VFIO_EMU_IOMMU_MINOR    123
+#define VFIO_EMU_GROUP_MAJOR    242
+#define VFIO_EMU_CDEV_MAJOR     511
+
 #define VFIO_EMU_REGION_SHIFT 40
 #define VFIO_EMU_REGION_OFFSET(index) ((uint64_t)(index) << \
                                        VFIO_EMU_REGION_SHIFT)
