@@ -451,7 +451,8 @@ def main():
     check_tools()
 
     t0 = time.monotonic()
-    os.makedirs(os.path.join(OUT, "callgrind"), exist_ok=True)
+    shutil.rmtree(os.path.join(OUT, "callgrind"), ignore_errors=True)
+    os.makedirs(os.path.join(OUT, "callgrind"))
     snapshot()
     pool = Pool(args.jobs)
     res = {"params": {"toggles": args.toggles,
@@ -501,6 +502,7 @@ def main():
         json.dump(res, f, indent=1)
     chart(res)
     write_report(res)
+    shutil.rmtree(SNAPSHOT, ignore_errors=True)
     print("bench: done in %d s: %s" % (res["seconds"],
                                        os.path.relpath(os.path.join(
                                            OUT, "report.md"), TOP)))
@@ -774,12 +776,14 @@ def write_report(res):
         b = mi["binaries"][name]
         w.append("| %s | `%s`: %s, sha256 %s… |" %
                  (label, b["path"], b["version"], b["sha256"]))
+    w.append("| emulation | `%s`, sha256 %s… |" % (
+        os.path.relpath(PRELOAD, TOP), mi["emulation_sha256"]))
     w.append("")
     w.append("*base* is Debian 13's QEMU 10.0.13 as built by `make "
              "baseline`; *ours* is the same source with this series "
              "(`make build`), same configure flags and compiler options; "
              "the runs used copies of both binaries and of the emulation "
-             "library taken when the bench started (build/bench/bin/). "
+             "library taken when the bench started (sha256 below). "
              "Devices are emulated (tests/qtest/vfio-emu, preloaded into "
              "both): no hardware, `-accel qtest`, q35, 512 MiB guest RAM, "
              "host page 4 KiB.")
@@ -1168,42 +1172,74 @@ def write_report(res):
 
 
 def write_readme_snippet(res):
+    """The README's "Results" section, with this run's figures."""
     a = res["analysis"]
     n = res["params"]["toggles"]
-    cov_gain = []
+    titles = {lay["name"]: lay["title"].split(":")[1].split(",")[0].strip()
+              for lay in L.LAYOUTS}
+    rows, same, unreachable, nostart = [], 0, 0, set()
     for row in a["coverage"]:
         b, o = row["base"], row["ours"]
-        if b["started"] and b["reachable"] and o["mapped"] != b["mapped"]:
-            cov_gain.append("%s at %s: %s → %s" % (
-                row["layout"], page_str(row["page"]), cov_cell(b),
-                cov_cell(o)))
-    same = sum(1 for row in a["coverage"] if row["base"]["started"] and
-               row["base"]["reachable"] and
-               row["ours"]["mapped"] == row["base"]["mapped"])
-    w = []
-    w.append("## Results")
+        if not b["started"]:
+            nostart.add(page_str(row["page"]))
+        elif b["reachable"] and o["mapped"] != b["mapped"]:
+            rows.append("| P2P coverage, %s (%s), %s IOMMU pages | %s | %s |"
+                        % (titles[row["layout"]], row["layout"],
+                           page_str(row["page"]), cov_cell(b), cov_cell(o)))
+        else:
+            same += 1
+            unreachable += not b["reachable"]
+    nsc = sum(1 for r in a["coverage"] if r["base"]["started"] and
+              r["page"] in FAULT_PAGES) + len(FAULTS) * \
+        len(FAULT_LAYOUTS) * len(FAULT_PAGES)
+    lst = a["listener_per_toggle"]
+    big = a["record_big"]
+    w = ["## Results", ""]
+    w.append("`make bench` runs the unpatched base (`make baseline`) and this "
+             "series side by side on emulated devices and writes "
+             "`build/bench/report.md` (every table, the sources of the "
+             "device layouts, the method) and `build/bench/coverage.png`; "
+             "`make bench TOGGLES=100` is a quick run. Every figure is a "
+             "count or a ratio from one run. Latest: %s, %s, %d CPUs, "
+             "%d toggles, %d s:" % (res["started"], res["machine"]["cpu"],
+                                    res["machine"]["cpus"], n,
+                                    res["seconds"]))
     w.append("")
-    w.append("`make bench` (bench/run.py, %d decode toggles) measures this "
-             "series against the unpatched Debian QEMU 10.0.13 side by side "
-             "and writes `build/bench/report.md` and "
-             "`build/bench/coverage.png`. Latest run (%s, %s):" % (
-                 n, res["started"], res["machine"]["cpu"]))
-    w.append("")
-    w.append("| metric | base | this series |")
+    w.append("| | base | this series |")
     w.append("| --- | --- | --- |")
-    w.append("| P2P coverage where they differ | %s | |" %
-             "; ".join(cov_gain))
-    w.append("| P2P coverage, other layouts at 4K/64K | same in %d cases "
-             "| same |" % same)
-    w.append("| wasted MAP/UNMAP calls, all scenarios | %d | %d |" % (
-        a["wasted_total"]["base"], a["wasted_total"]["ours"]))
-    w.append("| marginal instructions of %d toggles, 4K (ours / base) | 1 "
-             "| %.4f |" % (n, a["cost4k_ratio"]))
-    w.append("| same at 64K, emulation excluded | 1 | %.4f |" %
-             a["cost64k_ratio_noemu"])
-    w.append("| peak RSS over %d toggles (ours / base) | 1 | %.4f |" % (
+    w.extend(rows)
+    w.append("| P2P coverage, the %d other layout/page cases at 4K and 64K "
+             "(%d of them with no whole page to map) | equal | equal |" %
+             (same, unreachable))
+    if nostart:
+        w.append("| %s IOMMU pages | guest does not start | guest does not "
+                 "start |" % ", ".join(sorted(nostart)))
+    w.append("| wasted MAP/UNMAP calls, %d decode-cycle and fault "
+             "scenarios | %d | %d |" % (nsc, a["wasted_total"]["base"],
+                                         a["wasted_total"]["ours"]))
+    w.append("| instructions of %d decode toggles, 4K (ratio) | 1 | %.3f |"
+             % (n, a["cost4k_ratio"]))
+    w.append("| VFIO listener instructions per toggle, emulation excluded "
+             "| %s | %s (%+.2f%% of the base's cost per toggle) |" % (
+                 fmt_int(lst["base"]), fmt_int(lst["ours"]),
+                 100.0 * a["listener_extra_share"]))
+    w.append("| flat view renders per toggle | %.1f | %.1f |" % (
+        a["renders_per_toggle"]["base"], a["renders_per_toggle"]["ours"]))
+    w.append("| record: bytes per recorded range (%d ranges) | — | %.0f |" %
+             (big["entries"], (big["footprint"] - big["record_size"]) /
+              big["entries"]))
+    g = a["sweep_growth"]
+    w.append("| record: work per toggle, %d → %d ranges | — | ×%.2f |" % (
+        a["sweep"][0]["ours"]["ranges"], a["sweep"][-1]["ours"]["ranges"],
+        g["record"] or 0))
+    w.append("| peak RSS over %d toggles (ratio) | 1 | %.3f |" % (
         n, a["rss_ratio"]))
     w.append("")
+    if a["wasted_worse"]:
+        w.append("Where this series wastes more calls than the base: %s "
+                 "(report.md lists the calls)." %
+                 ", ".join(a["wasted_worse"]))
+        w.append("")
     with open(os.path.join(OUT, "readme-results.md"), "w") as f:
         f.write("\n".join(w))
 
