@@ -36,6 +36,7 @@ import sys
 import textwrap
 import time
 
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "tooling"))
@@ -1154,10 +1155,9 @@ def write_report(res):
     w.append("- A MAP that fails with EEXIST hits a range the IOMMU still "
              "holds; an UNMAP with `unmapped` 0 asked to remove space that "
              "was never mapped.")
-    w.append("- Coverage is measured once decoding is on after BAR "
-             "programming; the decode cycles that follow must leave the "
-             "same mappings (the invariant tests of `make check` assert "
-             "that; this report only counts calls).")
+    w.append("- Coverage is measured once, when decoding is first on "
+             "after BAR programming; the decode cycles that follow are "
+             "only counted for their calls.")
     w.append("- Callgrind counts user-space instructions of the QEMU "
              "process only: the qtest protocol, the memory core's flat "
              "view rebuilds and every listener are in the figures, the "
