@@ -58,9 +58,14 @@ systest_ok() {
             ge 1:10.0
 }
 
+# make bench: callgrind counts, gdb for its helper, gnuplot draws the chart.
+bench_pkgs=(valgrind gdb gnuplot-nox)
+
 want=("${build_pkgs[@]}" "${bpo_pkgs[@]}")
 if [ "${1:-}" = --system-test ]; then
     want+=("${systest_pkgs[@]}")
+elif [ "${1:-}" = --bench ]; then
+    want+=("${bench_pkgs[@]}")
 fi
 
 if have_all "${want[@]}" && systest_ok "${1:-}" &&
@@ -76,6 +81,9 @@ else
 fi
 apt-get install -y -q --no-install-recommends "${build_pkgs[@]}"
 apt-get install -y -q --no-install-recommends -t bookworm-backports "${bpo_pkgs[@]}"
+if [ "${1:-}" = --bench ]; then
+    apt-get install -y -q --no-install-recommends "${bench_pkgs[@]}"
+fi
 if [ "${1:-}" = --system-test ]; then
     apt-get install -y -q --no-install-recommends -t bookworm-backports \
         "${systest_pkgs[@]}"
