@@ -460,6 +460,68 @@ static bool vfio_dma_outside_iova_ranges(VFIOContainerBase *bcontainer,
     return true;
 }
 
+static int vfio_dma_unmap_entry(VFIOContainerBase *bcontainer,
+                                VFIODMAEntry *entry)
+{
+    uint64_t first = vfio_dma_entry_first(entry);
+    uint64_t last = vfio_dma_entry_last(entry);
+    uint64_t half;
+    int ret;
+
+    if (first == 0 && last == UINT64_MAX) {
+        /* The unmap ioctl doesn't accept a full 64-bit span. */
+        half = 1ULL << 63;
+        ret = vfio_container_dma_unmap(bcontainer, 0, half, NULL);
+        if (ret) {
+            return ret;
+        }
+        first = half;
+    }
+    return vfio_container_dma_unmap(bcontainer, first, last - first + 1,
+                                    NULL);
+}
+
+/*
+ * Ranges whose unmap failed stay in the IOMMU, detached from any section.
+ * Before [@first, @last] is mapped again, an identical one (same range,
+ * host address and access) is taken over as is, *@adopted, and any other
+ * that overlaps is unmapped first, so that the map does not fail with
+ * EEXIST.  Returns 0, or the negative errno of an unmap that failed again.
+ */
+static int vfio_dma_clear_stale(VFIOContainerBase *bcontainer,
+                                uint64_t first, uint64_t last, void *vaddr,
+                                bool readonly, bool *adopted)
+{
+    VFIODMARecord *record = bcontainer->dma_tracker->record;
+    VFIODMAEntry *entry, *next;
+    int ret;
+
+    *adopted = false;
+    for (entry = vfio_dma_record_first(record, first, last); entry;
+         entry = next) {
+        next = vfio_dma_record_next(entry, first, last);
+        if (entry->section.key || entry->state != VFIO_DMA_MAPPED) {
+            continue;
+        }
+        if (vfio_dma_entry_first(entry) == first &&
+            vfio_dma_entry_last(entry) == last && entry->vaddr == vaddr &&
+            entry->readonly == readonly) {
+            trace_vfio_dma_adopt(entry->name, first, last);
+            vfio_dma_record_remove(record, entry);
+            *adopted = true;
+            continue;
+        }
+        trace_vfio_dma_unmap(entry->name, vfio_dma_entry_first(entry),
+                             vfio_dma_entry_last(entry));
+        ret = vfio_dma_unmap_entry(bcontainer, entry);
+        if (ret) {
+            return ret;
+        }
+        vfio_dma_record_remove(record, entry);
+    }
+    return 0;
+}
+
 /* Guest RAM: host-page aligned, and a failure is the caller's error. */
 static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
                              MemoryRegionSection *section, Error **errp)
@@ -474,6 +536,7 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
     VFIODMAEntry *entry;
     void *vaddr;
     uint64_t iommu_page = vfio_dma_pgsize_min(bcontainer->pgsizes);
+    bool adopted;
     int ret;
 
     if (int128_le(llend, int128_make64(iova))) {
@@ -483,8 +546,15 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
     trace_vfio_listener_region_add_ram(iova,
         int128_get64(int128_sub(llend, int128_one())), vaddr);
 
-    ret = vfio_container_dma_map(bcontainer, iova, int128_get64(llsize),
-                                 vaddr, section->readonly);
+    /* a range that an earlier unmap left in the IOMMU would be EEXIST */
+    ret = vfio_dma_clear_stale(bcontainer, iova,
+                               int128_get64(int128_sub(llend, int128_one())),
+                               vaddr, section->readonly, &adopted) ?
+          -EEXIST : 0;
+    if (!ret && !adopted) {
+        ret = vfio_container_dma_map(bcontainer, iova, int128_get64(llsize),
+                                     vaddr, section->readonly);
+    }
     if (ret) {
         error_setg(errp, "vfio_container_dma_map(%p, 0x%" HWADDR_PRIx ", "
                    "0x%" HWADDR_PRIx ", %p) = %d (%s)",
@@ -598,9 +668,17 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
                             vfio_dma_skip_cause(piece->skip), &piece->range,
                             granule, 0, vaddr_unaligned);
         } else {
-            /* A piece is at most a section, less than 2^64 bytes. */
-            ret = vfio_container_dma_map(bcontainer, first, last - first + 1,
-                                         vaddr, section->readonly);
+            bool adopted;
+
+            ret = vfio_dma_clear_stale(bcontainer, first, last, vaddr,
+                                       section->readonly, &adopted) ?
+                  -EEXIST : 0;
+            if (!ret && !adopted) {
+                /* A piece is at most a section, less than 2^64 bytes. */
+                ret = vfio_container_dma_map(bcontainer, first,
+                                             last - first + 1, vaddr,
+                                             section->readonly);
+            }
             if (ret) {
                 entry->state = VFIO_DMA_FAILED;
                 entry->error = -ret;
@@ -626,26 +704,6 @@ bool vfio_dma_map_section(VFIOContainerBase *bcontainer,
     return vfio_dma_map_ram(bcontainer, section, errp);
 }
 
-static int vfio_dma_unmap_entry(VFIOContainerBase *bcontainer,
-                                VFIODMAEntry *entry)
-{
-    uint64_t first = vfio_dma_entry_first(entry);
-    uint64_t last = vfio_dma_entry_last(entry);
-    uint64_t half;
-    int ret;
-
-    if (first == 0 && last == UINT64_MAX) {
-        /* The unmap ioctl doesn't accept a full 64-bit span. */
-        half = 1ULL << 63;
-        ret = vfio_container_dma_unmap(bcontainer, 0, half, NULL);
-        if (ret) {
-            return ret;
-        }
-        first = half;
-    }
-    return vfio_container_dma_unmap(bcontainer, first, last - first + 1,
-                                    NULL);
-}
 
 void vfio_dma_unmap_section(VFIOContainerBase *bcontainer,
                             MemoryRegionSection *section)
@@ -680,7 +738,8 @@ void vfio_dma_unmap_section(VFIOContainerBase *bcontainer,
         }
         error_report("vfio: failed to unmap guest-physical 0x%" PRIx64
                      "-0x%" PRIx64 " (%s) from the host IOMMU: %s; the"
-                     " IOMMU keeps it until the container goes away",
+                     " IOMMU keeps it until the range is mapped again or"
+                     " the container goes away",
                      first, last, entry->name, strerror(-ret));
         /* The IOMMU still holds it: keep it, detached from the section. */
         stale = vfio_dma_entry_new(first, last, &gone, entry->name);

@@ -394,6 +394,22 @@ void vfio_emu_qtest_expect_stale(VfioEmuQTest *t, uint64_t iova,
     g_array_append_val(t->stale, m);
 }
 
+void vfio_emu_qtest_forget_stale(VfioEmuQTest *t, uint64_t iova,
+                                 uint64_t size)
+{
+    int i;
+
+    for (i = 0; t->stale && i < t->stale->len; i++) {
+        VfioEmuMapping *m = &g_array_index(t->stale, VfioEmuMapping, i);
+
+        if (m->iova == iova && m->size == size) {
+            g_array_remove_index(t->stale, i);
+            return;
+        }
+    }
+    g_assert_not_reached();
+}
+
 void vfio_emu_qtest_free(VfioEmuQTest *t)
 {
     g_autofree char *cmd = NULL;

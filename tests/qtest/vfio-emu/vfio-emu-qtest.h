@@ -137,6 +137,10 @@ GArray *vfio_emu_qtest_bar_mmaps(VfioEmuQTest *t, VfioEmuQDev *d, int bar);
 void vfio_emu_qtest_expect_stale(VfioEmuQTest *t, uint64_t iova,
                                  uint64_t size);
 
+/* The listener took over (or unmapped) a mapping it had left behind */
+void vfio_emu_qtest_forget_stale(VfioEmuQTest *t, uint64_t iova,
+                                 uint64_t size);
+
 /*
  * Put the devices on the iommufd backend: "-object iommufd,id=iommufd0"
  * and vfio-pci's iommufd=iommufd0 (a -global, so that devices plugged back
