@@ -598,6 +598,18 @@ static VFIODMACause vfio_dma_skip_cause(VFIODMASkipReason reason)
            VFIO_DMA_CAUSE_OUTSIDE_IOVA : VFIO_DMA_CAUSE_UNALIGNED;
 }
 
+/*
+ * The container's DMA entries are all used (the host reported how many it
+ * allows): a map would fail with ENOSPC.
+ */
+static bool vfio_dma_limit_reached(VFIOContainerBase *bcontainer)
+{
+    return bcontainer->dma_max_mappings &&
+           vfio_dma_record_count(bcontainer->dma_tracker->record,
+                                 VFIO_DMA_MAPPED) >=
+           bcontainer->dma_max_mappings;
+}
+
 /* RAM device: map what can be mapped; nothing here is fatal. */
 static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
                                     MemoryRegionSection *section)
@@ -673,7 +685,10 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
             ret = vfio_dma_clear_stale(bcontainer, first, last, vaddr,
                                        section->readonly, &adopted) ?
                   -EEXIST : 0;
-            if (!ret && !adopted) {
+            if (!ret && !adopted && vfio_dma_limit_reached(bcontainer)) {
+                /* the host would refuse it: don't ask */
+                ret = -ENOSPC;
+            } else if (!ret && !adopted) {
                 /* A piece is at most a section, less than 2^64 bytes. */
                 ret = vfio_container_dma_map(bcontainer, first,
                                              last - first + 1, vaddr,

@@ -309,7 +309,7 @@ typedef struct Ctx {
     int plugged;                    /* devices in the container */
     GPtrArray *want_warn;           /* Warning */
     GPtrArray *want_err;            /* char *: the text of an error line */
-    int allowed[4];                 /* errnos a MAP may fail with */
+    int allowed[4];                 /* errnos a MAP may fail with: none */
 } Ctx;
 
 static const char *cause_reason(Cause c)
@@ -323,17 +323,6 @@ static void warning_free(gpointer p)
 
     g_array_unref(w->ranges);
     g_free(w);
-}
-
-static void allow_errno(Ctx *c, int err)
-{
-    int i;
-
-    for (i = 0; c->allowed[i] && c->allowed[i] != err; i++) {
-        continue;
-    }
-    g_assert_cmpint(i, <, ARRAY_SIZE(c->allowed) - 1);
-    c->allowed[i] = err;
 }
 
 static void add_piece(GArray *pieces, uint64_t first, uint64_t last,
@@ -633,9 +622,9 @@ static void bars_added(Ctx *c, int dev, int only_bar)
                 /* taken over as it was: no call, no new entry */
             } else if (c->sc->dma_entry_limit &&
                        c->entries >= c->sc->dma_entry_limit) {
+                /* recorded failed without a call: none may fail */
                 p->state = P_FAILED;
                 p->err = ENOSPC;
-                allow_errno(c, ENOSPC);
             } else {
                 c->entries++;
             }

@@ -31,7 +31,8 @@
  * @VFIO_DMA_MAPPED: the DMA map call succeeded; the range must be
  *     unmapped when its section goes away.
  * @VFIO_DMA_SKIPPED: no DMA map call was attempted; see #VFIODMASkipReason.
- * @VFIO_DMA_FAILED: the DMA map call failed with the entry's errno.
+ * @VFIO_DMA_FAILED: the DMA map call failed with the entry's errno (or
+ *     would have, e.g. ENOSPC with the container's DMA entries all used).
  * @VFIO_DMA_STATE__MAX: number of states.
  */
 typedef enum VFIODMAState {
