@@ -118,7 +118,11 @@ def main():
     print(indent(ours["info_on"], "     "))
     print("\n2. Decoding off: the BAR's mapping is gone, guest RAM stays.")
     print("   (qemu) info vfio-dma")
-    print(indent(ours["info_off"], "     "))
+    off = ours["info_off"].rstrip().splitlines()
+    ram = [line for line in off if "guest RAM" in line]
+    print(indent("\n".join(line for line in off if line not in ram),
+                 "     "))
+    print("       (%d guest RAM rows, as above; no BAR row)" % len(ram))
 
     hint = [w for w in ours["stderr"][0].split() if "x-msix-relocation=" in w]
     if hint:
