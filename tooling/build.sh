@@ -56,10 +56,12 @@ fi
 
 note "build: ninja in $obj"
 jobs=${JOBS:-$(nproc)}
-targets=(qemu-system-x86_64)
+# $BUILD_TARGETS replaces the emulator as the target (e.g. sphinxdocs).
+# shellcheck disable=SC2206 # a list
+targets=(${BUILD_TARGETS:-qemu-system-x86_64})
 # The VFIO UAPI emulation, when the tree has it: demo and bench preload it.
 emu=tests/qtest/vfio-emu/libvfio-emu.so
-if grep -q "^build $emu:" "$obj/build.ninja"; then
+if [ -z "${BUILD_TARGETS:-}" ] && grep -q "^build $emu:" "$obj/build.ninja"; then
     targets+=("$emu")
 fi
 # shellcheck disable=SC2086 # NINJA_TARGETS is a list

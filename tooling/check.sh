@@ -2,7 +2,8 @@
 # `make check`: everything a submission must pass.
 #   1. hygiene: the series applies to pristine upstream and on top of the
 #      Debian package; checkpatch passes on every generated patch
-#   2. the build (emulator, unit tests, qtests)
+#   2. the documentation (sphinx -W), and the build (emulator, unit tests,
+#      qtests)
 #   3. our unit tests and qtests, and upstream x86 qtests that exercise PCI
 #      and the memory API, through meson's test runner
 #   4. our tests again under ASan+UBSan (tooling/check-asan.sh)
@@ -71,6 +72,24 @@ step "hygiene: series applies to pristine QEMU $UPSTREAM_VERSION" "$TOP/tooling/
 step "hygiene: Debian patches apply on top of Debian's series" \
     "$TOP/tooling/debian-patches.sh" --check
 step "hygiene: checkpatch.pl on every patch" checkpatch_series
+
+# The documentation: sphinx -W (warnings are errors) builds QEMU's manuals
+# from build/src in build/docs, including the QMP reference generated from
+# our QAPI schema and our page for administrators.
+build_docs() {
+    local man=$BUILD/docs/docs/manual
+    QEMU_OBJ=$BUILD/docs QEMU_CONFIGURE_EXTRA=--enable-docs \
+        BUILD_TARGETS=sphinxdocs "$TOP/tooling/build.sh" > "$BUILD/docs.log" 2>&1 || {
+        tail -30 "$BUILD/docs.log"
+        return 1
+    }
+    grep -q 'x-query-vfio-dma-mappings' "$man/interop/qemu-qmp-ref.html" &&
+        grep -q 'peer-to-peer' "$man/system/devices/vfio-dma.html" || {
+        echo "docs: the QMP reference or docs/system/devices/vfio-dma.rst is missing from the manuals"
+        return 1
+    }
+}
+step "docs: sphinx -W builds the manuals, the QMP reference and vfio-dma.rst" build_docs
 
 # The build: the emulator, then every test binary meson knows of.
 build_all() {

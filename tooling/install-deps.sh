@@ -40,6 +40,7 @@ build_pkgs=(
     build-essential pkg-config ninja-build ccache
     libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev
     flex bison python3-venv python3-setuptools
+    python3-sphinx python3-sphinx-rtd-theme
     dpkg-dev quilt xz-utils git
     seabios qemu-system-data ipxe-qemu
 )
