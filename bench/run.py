@@ -42,7 +42,7 @@ TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "tooling"))
 sys.path.insert(0, HERE)
 
-from vfioemu import BUILD, PRELOAD, Machine  # noqa: E402
+from vfioemu import BUILD, PRELOAD, Machine, trimmed  # noqa: E402
 import layouts as L  # noqa: E402
 from callgrind import Profile  # noqa: E402
 
@@ -110,13 +110,6 @@ def container(page, extra=""):
 
 def granule(page):
     return max(page, L.HOST_PAGE)
-
-
-def trimmed(first, last, gran):
-    """Bytes of [first, last] covered by whole, aligned granules."""
-    lo = (first + gran - 1) // gran * gran
-    hi = (last + 1) // gran * gran
-    return max(hi - lo, 0)
 
 
 def mapped_in_sections(mappings, sections):

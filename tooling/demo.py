@@ -14,7 +14,7 @@ import sys
 import textwrap
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vfioemu import BUILD, Machine  # noqa: E402
+from vfioemu import BUILD, Machine, trimmed  # noqa: E402
 
 OURS = os.path.join(BUILD, "qemu-system-x86_64")
 BASE = os.path.join(BUILD, "baseline", "qemu-system-x86_64")
@@ -44,13 +44,6 @@ def size_str(n):
     return "%d B" % n
 
 
-def reachable(first, last):
-    """Bytes of [first, last] that IOMMU pages of PAGE bytes can cover."""
-    lo = (first + PAGE - 1) // PAGE * PAGE
-    hi = (last + 1) // PAGE * PAGE
-    return max(hi - lo, 0)
-
-
 def run(binary, show, props=""):
     """Run the scenario; return what a user would notice."""
     m = Machine(binary, container=CONTAINER)
@@ -65,7 +58,7 @@ def run(binary, show, props=""):
         "bar": nic.bar_addr[0],
         "sections": sections,
         "mapped": sum(x["size"] for x in bar_maps),
-        "reachable": sum(reachable(f, la) for f, la, _ in sections),
+        "reachable": sum(trimmed(f, la, PAGE) for f, la, _ in sections),
     }
     if show:
         res["info_on"] = m.vm.hmp("info vfio-dma")

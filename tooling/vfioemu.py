@@ -43,6 +43,14 @@ def mem64_window(i):
     return 0x4000000000 + (i << 32)
 
 
+def trimmed(first, last, granule):
+    """Bytes of [first, last] that whole, aligned granules cover: what the
+    IOMMU can map of a section once it is trimmed inward."""
+    lo = (first + granule - 1) // granule * granule
+    hi = (last + 1) // granule * granule
+    return max(hi - lo, 0)
+
+
 def _num(s):
     return int(s, 0)
 
@@ -243,19 +251,19 @@ class Machine:
         os.rename(tmp, os.path.join(self.state, "faults"))
 
     # What the emulated IOMMU holds, and what QEMU asked of it
-    def mappings(self):
-        path = os.path.join(self.state, "mappings")
+    def _state_file(self, name):
+        """A file of the emulation's state directory; missing: empty."""
+        path = os.path.join(self.state, name)
         if not os.path.exists(path):
             return []
         with open(path) as f:
             return parse_kv_lines(f.read())
 
+    def mappings(self):
+        return self._state_file("mappings")
+
     def events(self):
-        path = os.path.join(self.state, "events")
-        if not os.path.exists(path):
-            return []
-        with open(path) as f:
-            return parse_kv_lines(f.read())
+        return self._state_file("events")
 
     def take_events(self):
         ev = self.events()

@@ -127,12 +127,8 @@ VFIOContainerBase *vfio_dma_tracker_next(VFIOContainerBase *bcontainer)
  * Describing what backs a section, for warnings and introspection.
  */
 
-/*
- * The BAR of a vfio-pci device whose mmap is @mr, or -1; *@offset is
- * set to the offset of the mmap in the BAR.
- */
-static int vfio_dma_pci_bar(VFIOPCIDevice *vdev, const MemoryRegion *mr,
-                            uint64_t *offset)
+/* The BAR of a vfio-pci device whose mmap is @mr, or -1. */
+static int vfio_dma_pci_bar(VFIOPCIDevice *vdev, const MemoryRegion *mr)
 {
     int i, j;
 
@@ -141,7 +137,6 @@ static int vfio_dma_pci_bar(VFIOPCIDevice *vdev, const MemoryRegion *mr,
 
         for (j = 0; j < region->nr_mmaps; j++) {
             if (&region->mmaps[j].mem == mr) {
-                *offset = region->mmaps[j].offset;
                 return i;
             }
         }
@@ -149,12 +144,17 @@ static int vfio_dma_pci_bar(VFIOPCIDevice *vdev, const MemoryRegion *mr,
     return -1;
 }
 
+/* The vfio-pci device @owner is, or NULL. */
+static VFIOPCIDevice *vfio_dma_pci_device(const Object *owner)
+{
+    return owner ? (VFIOPCIDevice *)object_dynamic_cast((Object *)owner,
+                                                        TYPE_VFIO_PCI)
+                 : NULL;
+}
+
 static VFIOPCIDevice *vfio_dma_pci_owner(const MemoryRegion *mr)
 {
-    Object *owner = memory_region_owner((MemoryRegion *)mr);
-
-    return owner ?
-        (VFIOPCIDevice *)object_dynamic_cast(owner, TYPE_VFIO_PCI) : NULL;
+    return vfio_dma_pci_device(memory_region_owner((MemoryRegion *)mr));
 }
 
 /*
@@ -167,7 +167,6 @@ static char *vfio_dma_describe(const MemoryRegion *mr, int *bar)
     VFIODevice *vbasedev = owner ? vfio_get_vfio_device(owner) : NULL;
     VFIOPCIDevice *vdev;
     g_autofree char *dev = NULL;
-    uint64_t offset;
 
     *bar = -1;
     if (!vbasedev) {
@@ -182,7 +181,7 @@ static char *vfio_dma_describe(const MemoryRegion *mr, int *bar)
     }
     vdev = vfio_dma_pci_owner(mr);
     if (vdev) {
-        *bar = vfio_dma_pci_bar(vdev, mr, &offset);
+        *bar = vfio_dma_pci_bar(vdev, mr);
     }
     if (*bar >= 0) {
         return g_strdup_printf("%s BAR %d", dev, *bar);
@@ -199,8 +198,7 @@ static char *vfio_dma_describe(const MemoryRegion *mr, int *bar)
 static const MemoryRegion *vfio_dma_report_region(const MemoryRegion *mr)
 {
     VFIOPCIDevice *vdev = vfio_dma_pci_owner(mr);
-    uint64_t offset;
-    int bar = vdev ? vfio_dma_pci_bar(vdev, mr, &offset) : -1;
+    int bar = vdev ? vfio_dma_pci_bar(vdev, mr) : -1;
 
     return bar >= 0 ? vdev->bars[bar].region.mem : mr;
 }
@@ -234,6 +232,13 @@ static void vfio_dma_report(VFIODMATracker *tracker,
     report->vaddr_unaligned |= vaddr_unaligned;
 }
 
+/* Append "0xFIRST-0xLAST" to @str, after a comma unless it is the first */
+static void vfio_dma_append_range(GString *str, Range *r)
+{
+    g_string_append_printf(str, "%s0x%" PRIx64 "-0x%" PRIx64,
+                           str->len ? ", " : "", range_lob(r), range_upb(r));
+}
+
 static char *vfio_dma_ranges_str(GArray *ranges, uint64_t *total)
 {
     GString *str = g_string_new(NULL);
@@ -243,8 +248,7 @@ static char *vfio_dma_ranges_str(GArray *ranges, uint64_t *total)
     for (i = 0; i < ranges->len; i++) {
         Range *r = &g_array_index(ranges, Range, i);
 
-        g_string_append_printf(str, "%s0x%" PRIx64 "-0x%" PRIx64,
-                               i ? ", " : "", range_lob(r), range_upb(r));
+        vfio_dma_append_range(str, r);
         sum = int128_add(sum, int128_add(int128_make64(range_upb(r) -
                                                        range_lob(r)),
                                          int128_one()));
@@ -259,11 +263,7 @@ static char *vfio_dma_iova_ranges_str(VFIOContainerBase *bcontainer)
     GList *l;
 
     for (l = bcontainer->iova_ranges; l; l = l->next) {
-        Range *r = l->data;
-
-        g_string_append_printf(str, "%s0x%" PRIx64 "-0x%" PRIx64,
-                               l == bcontainer->iova_ranges ? "" : ", ",
-                               range_lob(r), range_upb(r));
+        vfio_dma_append_range(str, l->data);
     }
     return g_string_free(str, false);
 }
@@ -290,9 +290,7 @@ static int vfio_dma_msix_relocation_bar(VFIOPCIDevice *vdev)
 static char *vfio_dma_hint(VFIOContainerBase *bcontainer,
                            VFIODMAReport *report)
 {
-    Object *owner = (Object *)report->key.owner;
-    VFIOPCIDevice *vdev = owner ?
-        (VFIOPCIDevice *)object_dynamic_cast(owner, TYPE_VFIO_PCI) : NULL;
+    VFIOPCIDevice *vdev = vfio_dma_pci_device(report->key.owner);
     g_autofree char *granule = size_to_str(report->granule);
     bool msix_in_bar = vdev && vdev->msix && report->bar >= 0 &&
         vdev->msix->table_bar == report->bar;
@@ -445,15 +443,15 @@ static void *vfio_dma_section_vaddr(MemoryRegionSection *section,
 static bool vfio_dma_outside_iova_ranges(VFIOContainerBase *bcontainer,
                                          hwaddr iova, hwaddr last)
 {
+    Range range;
     GList *l;
 
     if (!bcontainer->iova_ranges) {
         return false;
     }
+    range_set_bounds(&range, iova, last);
     for (l = bcontainer->iova_ranges; l; l = l->next) {
-        Range *r = l->data;
-
-        if (range_lob(r) <= iova && last <= range_upb(r)) {
+        if (range_contains_range(l->data, &range)) {
             return false;
         }
     }
