@@ -33,7 +33,7 @@ configure_flags=(
     --python="$PYTHON"
     --target-list=x86_64-softmmu
     --without-default-features
-    --disable-tcg --enable-kvm
+    --enable-tcg --enable-kvm
     --disable-docs --disable-tools
     --disable-download --disable-install-blobs
     --firmwarepath="$FIRMWARE_PATH"
