@@ -68,7 +68,7 @@ checkpatch_series() {
     return $rc
 }
 
-step "hygiene: series applies to pristine QEMU $UPSTREAM_VERSION" "$TOP/tooling/series.sh"
+step "hygiene: series applies to pristine QEMU $UPSTREAM_VERSION" "$TOP/tooling/series.sh" --check
 step "hygiene: Debian patches apply on top of Debian's series" \
     "$TOP/tooling/debian-patches.sh" --check
 step "hygiene: checkpatch.pl on every patch" checkpatch_series

@@ -4,8 +4,10 @@
 # and the files it adds (ones the base lacks) become our own files at
 # their QEMU paths, listed in patches/new-files against that patch.
 #
-# A new file belongs to the commit that adds it; later commits must not
-# change it (squash the change into the commit that adds the file).
+# A new file is stored as the last commit leaves it.  Later commits may
+# change a file an earlier one added: their patches carry those changes
+# as diffs, and `make tree` rebuilds the file as the adding commit had it
+# by reverse-applying them.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -45,9 +47,12 @@ for c in "${commits[@]}"; do
             fi
             echo "$path" >> "$tmp/owned"
             printf '%s %s\n' "$path" "@@$n@@" >> "$tmp/new-files"
+        elif [ "$status" = M ] && grep -qxF "$path" "$tmp/owned"; then
+            # A change to a file an earlier commit added: in the patch.
+            upstream+=("$path")
         else
-            die "commit '$subject' changes $path ($status), a file an earlier
-commit added: squash that change into the commit that adds $path"
+            die "commit '$subject' changes $path ($status), which is neither
+upstream nor added by an earlier commit"
         fi
     done < "$tmp/changes"
     name=$(git -C "$SRC" format-patch -1 --start-number "$n" -o "$tmp/name" "$c" | xargs basename)

@@ -2,10 +2,38 @@
 # build/series/: the series as `git am`-able patches against pristine
 # upstream QEMU 10.0.13 (the orig tarball, without Debian's quilt series),
 # with a cover letter.  Proves the series applies without Debian's patches.
-#   tooling/series.sh          generate
-#   tooling/series.sh --build  also build every commit (make check-series)
+#   tooling/series.sh          generate, authored and signed off by you
+#   tooling/series.sh --check  generate with a stand-in author (make check)
+#   tooling/series.sh --build  also build every commit and run its tests
+#                              (make check-series)
+# The author and Signed-off-by come from your git configuration (user.name
+# and user.email), or from SERIES_AUTHOR="Full Name <you@example.org>".
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+
+mode=${1:-}
+# Who sends the series: build/src's commits carry a placeholder.
+if [ "$mode" = --check ] || [ "$mode" = --build ]; then
+    ident="Series Check <series-check@example.org>"
+else
+    ident=${SERIES_AUTHOR:-}
+    if [ -z "$ident" ]; then
+        name=$(env -u GIT_AUTHOR_NAME git config --global --get user.name || true)
+        mail=$(env -u GIT_AUTHOR_EMAIL git config --global --get user.email || true)
+        ident="$name <$mail>"
+    fi
+    case "$ident" in
+        *vfio-series*|*@localhost*|*example.*|" <"*|*"<>"|*"Your Name"*)
+            die "the series needs a real author for its From: and
+Signed-off-by: lines; '$ident' will not do.  Set yours with
+    git config --global user.name 'Your Full Name'
+    git config --global user.email you@your.domain
+or run: SERIES_AUTHOR='Your Full Name <you@your.domain>' make series" ;;
+    esac
+    [[ "$ident" =~ ^[^\<\>]+\ \<[^@\ ]+@[^@\ ]+\>$ ]] ||
+        die "SERIES_AUTHOR or git's user.name and user.email give '$ident';
+it must read 'Full Name <you@your.domain>'"
+fi
 
 "$TOP/tooling/tree.sh"
 out=$BUILD/series
@@ -30,6 +58,21 @@ git -C "$repo" clean -q -fdx
 
 git -C "$SRC" format-patch -q --zero-commit --no-signature -o "$tmp/full" base..main
 n=$(ls "$tmp/full" 2>/dev/null | wc -l)
+# The submitter's name where build/src has its placeholder.
+placeholder="$GIT_COMMITTER_NAME <$GIT_COMMITTER_EMAIL>"
+for p in "$tmp"/full/*.patch; do
+    [ -e "$p" ] || continue
+    IDENT=$ident PH=$placeholder "$PYTHON" - "$p" <<'PY'
+import os, sys
+path = sys.argv[1]
+text = open(path).read()
+head, sep, body = text.partition("\n---\n")
+head = head.replace("From: " + os.environ["PH"], "From: " + os.environ["IDENT"], 1)
+head = head.replace("Signed-off-by: " + os.environ["PH"],
+                    "Signed-off-by: " + os.environ["IDENT"])
+open(path, "w").write(head + sep + body)
+PY
+done
 if [ "$n" -gt 0 ]; then
     git -C "$repo" am -q --committer-date-is-author-date "$tmp"/full/*.patch || {
         git -C "$repo" am --abort || true
@@ -57,7 +100,7 @@ PY
 fi
 note "series: $n patches against QEMU $UPSTREAM_VERSION in build/series"
 
-if [ "${1:-}" = --build ]; then
+if [ "$mode" = --build ]; then
     # Build every prefix of the series: each commit must build on its own.
     # The +ds orig tarball cannot be configured without Debian's own
     # patches (they drop the firmware blobs it lacks from pc-bios/), so the

@@ -2,7 +2,8 @@
 # Assemble build/src: a git repository with one commit for the pinned base
 # (Debian's source package, its quilt series applied) and one commit per
 # patch in patches/series.  The new files we own go in with the patch that
-# patches/new-files names for them.
+# patches/new-files names for them, as that patch had them: the stored
+# file less the changes that later patches make to it.
 #
 # Refuses to throw away work: build/src must be clean and at the commit the
 # last `make tree` or `make export` left it at (FORCE=1 overrides).
@@ -56,6 +57,33 @@ git -C "$SRC" clean -q -fdx
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+
+# Our files as each one's own patch adds them: walk the series backwards
+# from the stored files, reverse-applying what every patch changes in them.
+mkdir -p "$tmp/owned" "$tmp/at"
+owned_all=$(awk '!/^#/ && NF == 2 { print $1 }' "$NEWFILES" 2>/dev/null || true)
+for f in $owned_all; do
+    [ -f "$TOP/$f" ] || die "patches/new-files names $f, which does not exist"
+    mkdir -p "$tmp/owned/$(dirname "$f")"
+    cp -p "$TOP/$f" "$tmp/owned/$f"
+done
+mapfile -t rev < <(series_patches | tac)
+for p in "${rev[@]}"; do
+    [ -f "$PATCHES/$p" ] || die "patches/series names $p, which does not exist"
+    for f in $(owned_files "$p"); do
+        mkdir -p "$tmp/at/$p/$(dirname "$f")"
+        cp -p "$tmp/owned/$f" "$tmp/at/$p/$f"
+    done
+    incl=()
+    for f in $owned_all; do
+        incl+=("--include=$f")
+    done
+    if [ ${#incl[@]} -gt 0 ] && grep -q '^diff --git' "$PATCHES/$p"; then
+        (cd "$tmp/owned" && git apply -R --whitespace=nowarn "${incl[@]}" \
+            "$PATCHES/$p") || die "$p: its changes to our files do not reverse-apply"
+    fi
+done
+
 n=0
 for p in $(series_patches); do
     n=$((n + 1))
@@ -76,7 +104,7 @@ for p in $(series_patches); do
             die "$f exists in the base: change it through a patch, not as a new file"
         fi
         mkdir -p "$SRC/$(dirname "$f")"
-        cp -p "$TOP/$f" "$SRC/$f"
+        cp -p "$tmp/at/$p/$f" "$SRC/$f"
         git -C "$SRC" add -f "$f"
     done
     { echo "$subject"; echo; cat "$tmp/msg"; } > "$tmp/commitmsg"
