@@ -124,6 +124,18 @@ if [ "$mode" = --build ]; then
             tail -20 "$BUILD/check-series/build.log" >&2
             die "commit '$subject' does not build (log: build/check-series/build.log)"
         }
+        # The tests that exist at this commit: every one with vfio in its name.
+        mapfile -t tests < <(meson test -C "$BUILD/check-series/qemu" --list 2>/dev/null |
+            sed -n 's|^.* / ||p' | grep vfio | sort -u)
+        if [ ${#tests[@]} -gt 0 ]; then
+            meson test -C "$BUILD/check-series/qemu" --no-rebuild \
+                --num-processes "$(nproc)" "${tests[@]}" \
+                > "$BUILD/check-series/test.log" 2>&1 || {
+                grep -E '^ *[0-9]+/[0-9]+ ' "$BUILD/check-series/test.log" >&2
+                die "commit '$subject' fails its tests (log: build/check-series/test.log)"
+            }
+        fi
+        note "check-series: '$subject' builds and passes ${#tests[@]} tests"
     done
-    note "check-series: all ${#commits[@]} commits build (with every test binary)"
+    note "check-series: all ${#commits[@]} commits build (with every test binary) and pass their tests"
 fi

@@ -10,65 +10,68 @@
 #include "qapi/error.h"
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
-#include "qemu/queue.h"
 #include "qemu/range.h"
+#include "exec/address-spaces.h"
 #include "exec/memory.h"
 #include "hw/vfio/vfio-common.h"
 #include "hw/vfio/vfio-container-base.h"
 #include "hw/vfio/vfio-dma-map.h"
-#include "pci.h"
 #include "trace.h"
 
-/* Why part of a RAM device section is not DMA-mapped; one warning each. */
+/*
+ * Why part of a device's memory is not DMA-mapped.  Each is reported once
+ * per device region (a BAR, however many mmaps it has).
+ */
 typedef enum VFIODMACause {
-    VFIO_DMA_CAUSE_UNALIGNED,
+    /* not aligned: QEMU emulates a page of it (the MSI-X table) */
+    VFIO_DMA_CAUSE_EMULATED_PAGE,
+    /* not aligned: smaller than a page */
+    VFIO_DMA_CAUSE_SMALL,
+    /* not aligned: other memory covers part of it */
+    VFIO_DMA_CAUSE_COVERED,
+    /* not aligned: QEMU's mmap of it is not aligned like its address */
+    VFIO_DMA_CAUSE_VADDR,
+    /* not aligned: the guest placed it so */
+    VFIO_DMA_CAUSE_PLACED,
     VFIO_DMA_CAUSE_OUTSIDE_IOVA,
     VFIO_DMA_CAUSE_MAP_FAILED,
 } VFIODMACause;
 
-/* A BAR mmapped in pieces (around its MSI-X table) is one key. */
 typedef struct VFIODMAReportKey {
     const Object *owner;
-    const MemoryRegion *mr;     /* the BAR's region, or the section's */
+    const MemoryRegion *region;
     VFIODMACause cause;
 } VFIODMAReportKey;
 
-/* A warning being collected until the listener commits. */
+/* A warning being collected until the listener commits */
 typedef struct VFIODMAReport {
     VFIODMAReportKey key;
-    char *what;             /* "vfio-pci 'nic0' (0000:01:00.0) BAR 0" */
-    int bar;                /* -1 when the region is not a PCI BAR */
-    GArray *ranges;         /* Range: guest-physical, not mapped */
+    VFIODevice *vbasedev;
+    VFIODMARegion region;
+    uint64_t region_addr;       /* guest-physical address of the region */
+    GArray *ranges;             /* Range, guest-physical: not mapped */
     uint64_t granule;
-    int error;              /* VFIO_DMA_CAUSE_MAP_FAILED: positive errno */
-    bool vaddr_unaligned;   /* QEMU's mmap is not aligned like the IOVA */
+    int error;                  /* VFIO_DMA_CAUSE_MAP_FAILED: errno */
+    char *covered_by;           /* VFIO_DMA_CAUSE_COVERED: by what */
 } VFIODMAReport;
 
-struct VFIODMATracker {
-    VFIOContainerBase *bcontainer;
-    VFIODMARecord *record;
-    GHashTable *warned;     /* VFIODMAReportKey set: already warned about */
-    GHashTable *pending;    /* VFIODMAReportKey -> VFIODMAReport */
-    bool pgsize_warned;
-    QTAILQ_ENTRY(VFIODMATracker) next;
+struct VFIODMAReports {
+    GHashTable *warned;         /* VFIODMAReportKey: reported already */
+    GHashTable *pending;        /* VFIODMAReportKey -> VFIODMAReport */
 };
-
-/* Every container's tracker, in the order the containers were created. */
-static QTAILQ_HEAD(, VFIODMATracker) vfio_dma_trackers =
-    QTAILQ_HEAD_INITIALIZER(vfio_dma_trackers);
 
 static guint vfio_dma_report_key_hash(gconstpointer v)
 {
     const VFIODMAReportKey *k = v;
 
-    return g_direct_hash(k->owner) ^ g_direct_hash(k->mr) ^ k->cause;
+    return g_direct_hash(k->owner) ^ g_direct_hash(k->region) ^ k->cause;
 }
 
 static gboolean vfio_dma_report_key_equal(gconstpointer a, gconstpointer b)
 {
     const VFIODMAReportKey *ka = a, *kb = b;
 
-    return ka->owner == kb->owner && ka->mr == kb->mr &&
+    return ka->owner == kb->owner && ka->region == kb->region &&
            ka->cause == kb->cause;
 }
 
@@ -76,270 +79,381 @@ static void vfio_dma_report_free(gpointer p)
 {
     VFIODMAReport *report = p;
 
-    g_free(report->what);
     g_array_unref(report->ranges);
+    g_free(report->covered_by);
     g_free(report);
 }
 
-VFIODMATracker *vfio_dma_tracker_new(VFIOContainerBase *bcontainer)
+void vfio_dma_init(VFIOContainerBase *bcontainer)
 {
-    VFIODMATracker *tracker = g_new0(VFIODMATracker, 1);
+    VFIODMAReports *reports = g_new0(VFIODMAReports, 1);
 
-    tracker->bcontainer = bcontainer;
-    tracker->record = vfio_dma_record_new();
-    tracker->warned = g_hash_table_new_full(vfio_dma_report_key_hash,
+    reports->warned = g_hash_table_new_full(vfio_dma_report_key_hash,
                                             vfio_dma_report_key_equal,
                                             g_free, NULL);
-    tracker->pending = g_hash_table_new_full(vfio_dma_report_key_hash,
+    reports->pending = g_hash_table_new_full(vfio_dma_report_key_hash,
                                              vfio_dma_report_key_equal,
                                              NULL, vfio_dma_report_free);
-    QTAILQ_INSERT_TAIL(&vfio_dma_trackers, tracker, next);
-    return tracker;
+    bcontainer->dma_record = vfio_dma_record_new();
+    bcontainer->dma_reports = reports;
 }
 
-void vfio_dma_tracker_free(VFIODMATracker *tracker)
+void vfio_dma_cleanup(VFIOContainerBase *bcontainer)
 {
-    if (!tracker) {
-        return;
+    VFIODMAReports *reports = bcontainer->dma_reports;
+
+    vfio_dma_record_free(bcontainer->dma_record);
+    bcontainer->dma_record = NULL;
+    if (reports) {
+        g_hash_table_unref(reports->warned);
+        g_hash_table_unref(reports->pending);
+        g_free(reports);
+        bcontainer->dma_reports = NULL;
     }
-    QTAILQ_REMOVE(&vfio_dma_trackers, tracker, next);
-    vfio_dma_record_free(tracker->record);
-    g_hash_table_unref(tracker->warned);
-    g_hash_table_unref(tracker->pending);
-    g_free(tracker);
-}
-
-VFIODMARecord *vfio_dma_tracker_record(VFIOContainerBase *bcontainer)
-{
-    return bcontainer->dma_tracker->record;
-}
-
-VFIOContainerBase *vfio_dma_tracker_next(VFIOContainerBase *bcontainer)
-{
-    VFIODMATracker *tracker = bcontainer ?
-        QTAILQ_NEXT(bcontainer->dma_tracker, next) :
-        QTAILQ_FIRST(&vfio_dma_trackers);
-
-    return tracker ? tracker->bcontainer : NULL;
 }
 
 /*
- * Describing what backs a section, for warnings and introspection.
+ * Describing what backs a range: only when a warning is printed or a
+ * query answered, never on the mapping path.
  */
 
-/* The BAR of a vfio-pci device whose mmap is @mr, or -1. */
-static int vfio_dma_pci_bar(VFIOPCIDevice *vdev, const MemoryRegion *mr)
-{
-    int i, j;
-
-    for (i = 0; i < PCI_ROM_SLOT; i++) {
-        VFIORegion *region = &vdev->bars[i].region;
-
-        for (j = 0; j < region->nr_mmaps; j++) {
-            if (&region->mmaps[j].mem == mr) {
-                return i;
-            }
-        }
-    }
-    return -1;
-}
-
-/* The vfio-pci device @owner is, or NULL. */
-static VFIOPCIDevice *vfio_dma_pci_device(const Object *owner)
-{
-    return owner ? (VFIOPCIDevice *)object_dynamic_cast((Object *)owner,
-                                                        TYPE_VFIO_PCI)
-                 : NULL;
-}
-
-static VFIOPCIDevice *vfio_dma_pci_owner(const MemoryRegion *mr)
-{
-    return vfio_dma_pci_device(memory_region_owner((MemoryRegion *)mr));
-}
-
-/*
- * "vfio-pci 'nic0' (0000:01:00.0) BAR 0" for a BAR of a VFIO device, the
- * region's name otherwise.
- */
-static char *vfio_dma_describe(const MemoryRegion *mr, int *bar)
+/* The VFIO device whose region @mr maps, and that region, or NULL */
+static VFIODevice *vfio_dma_region_of(const MemoryRegion *mr,
+                                      VFIODMARegion *region)
 {
     Object *owner = memory_region_owner((MemoryRegion *)mr);
     VFIODevice *vbasedev = owner ? vfio_get_vfio_device(owner) : NULL;
-    VFIOPCIDevice *vdev;
+
+    memset(region, 0, sizeof(*region));
+    region->mr = mr;
+    region->index = -1;
+    region->size = memory_region_size((MemoryRegion *)mr);
+    range_make_empty(&region->emulated[0]);
+    range_make_empty(&region->emulated[1]);
+    if (!vbasedev || !vbasedev->ops->vfio_dma_region ||
+        !vbasedev->ops->vfio_dma_region(vbasedev, mr, region)) {
+        return NULL;
+    }
+    return vbasedev;
+}
+
+/* "vfio-pci 'nic0' (0000:01:00.0)", or "vfio-pci 0000:01:00.0" */
+static char *vfio_dma_device_name(VFIODevice *vbasedev)
+{
+    const char *type = object_get_typename(OBJECT(vbasedev->dev));
+
+    if (vbasedev->dev->id) {
+        return g_strdup_printf("%s '%s' (%s)", type, vbasedev->dev->id,
+                               vbasedev->name);
+    }
+    return g_strdup_printf("%s %s", type, vbasedev->name);
+}
+
+char *vfio_dma_describe(const MemoryRegion *mr)
+{
+    VFIODMARegion region;
+    VFIODevice *vbasedev = vfio_dma_region_of(mr, &region);
     g_autofree char *dev = NULL;
 
-    *bar = -1;
+    if (!memory_region_is_ram_device((MemoryRegion *)mr)) {
+        return g_strdup_printf("guest RAM (%s)", memory_region_name(mr));
+    }
     if (!vbasedev) {
         return g_strdup(memory_region_name(mr));
     }
-    if (vbasedev->dev->id) {
-        dev = g_strdup_printf("%s '%s' (%s)", object_get_typename(owner),
-                              vbasedev->dev->id, vbasedev->name);
-    } else {
-        dev = g_strdup_printf("%s %s", object_get_typename(owner),
-                              vbasedev->name);
-    }
-    vdev = vfio_dma_pci_owner(mr);
-    if (vdev) {
-        *bar = vfio_dma_pci_bar(vdev, mr);
-    }
-    if (*bar >= 0) {
-        return g_strdup_printf("%s BAR %d", dev, *bar);
-    }
-    return g_strdup_printf("%s region %s", dev, memory_region_name(mr));
+    dev = vfio_dma_device_name(vbasedev);
+    return g_strdup_printf("%s %s", dev, region.name);
 }
 
 /*
- * Warnings: collected per (owner, BAR or region, cause) while the listener
- * runs, printed when it commits, and never twice for the same key.
+ * Warnings: collected per device region and cause while the listener
+ * runs, printed when it commits, never twice for the same key.
  */
 
-/* What a warning about @mr is for: its BAR, if it is an mmap of one */
-static const MemoryRegion *vfio_dma_report_region(const MemoryRegion *mr)
+/* Whether [@first, @last] of @mr lies in host pages QEMU emulates */
+static bool vfio_dma_in_emulated_page(const VFIODMARegion *region,
+                                      uint64_t first, uint64_t last)
 {
-    VFIOPCIDevice *vdev = vfio_dma_pci_owner(mr);
-    int bar = vdev ? vfio_dma_pci_bar(vdev, mr) : -1;
+    uint64_t page = qemu_real_host_page_size();
+    int i;
 
-    return bar >= 0 ? vdev->bars[bar].region.mem : mr;
+    for (i = 0; i < ARRAY_SIZE(region->emulated); i++) {
+        const Range *e = &region->emulated[i];
+
+        if (!range_is_empty(e) &&
+            QEMU_ALIGN_DOWN(e->lob, page) <= first &&
+            last <= QEMU_ALIGN_UP(e->upb + 1, page) - 1) {
+            return true;
+        }
+    }
+    return false;
 }
 
-static void vfio_dma_report(VFIODMATracker *tracker,
-                            const MemoryRegion *mr, VFIODMACause cause,
-                            const Range *range, uint64_t granule,
-                            int error, bool vaddr_unaligned)
+/* Whether [@first, @last] of @mr shares a @granule page with emulation */
+static bool vfio_dma_near_emulated(const VFIODMARegion *region,
+                                   uint64_t first, uint64_t last,
+                                   uint64_t granule)
 {
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(region->emulated); i++) {
+        const Range *e = &region->emulated[i];
+
+        if (!range_is_empty(e) &&
+            QEMU_ALIGN_DOWN(e->lob, granule) <= last &&
+            first <= QEMU_ALIGN_UP(e->upb + 1, granule) - 1) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * The memory region that covers guest-physical @addr instead of @mr, or
+ * NULL.  The caller frees the name.
+ */
+static char *vfio_dma_covered_by(const MemoryRegion *mr, hwaddr addr)
+{
+    MemoryRegionSection s = memory_region_find(get_system_memory(), addr, 1);
+    char *name = NULL;
+
+    if (s.mr) {
+        if (s.mr != mr) {
+            name = g_strdup(memory_region_name(s.mr));
+        }
+        memory_region_unref(s.mr);
+    }
+    return name;
+}
+
+/*
+ * Why the unaligned piece [@first, @last] of @section is not mapped.
+ * Returns false if it is not worth a warning: the rest of a host page
+ * that QEMU emulates part of (the MSI-X table), which no setting but
+ * moving the table recovers; it stays visible in the record.
+ */
+static bool vfio_dma_unaligned_cause(MemoryRegionSection *section,
+                                     const VFIODMARegion *region,
+                                     uint64_t first, uint64_t last,
+                                     uint64_t granule, bool vaddr_unaligned,
+                                     VFIODMACause *cause, char **covered_by)
+{
+    /* offsets of the piece, and of @section->mr, in the device region */
+    uint64_t start = section->offset_within_address_space;
+    uint64_t off = region->offset + section->offset_within_region;
+    uint64_t ofirst = off + (first - start);
+    uint64_t olast = off + (last - start);
+    uint64_t mr_first = start - section->offset_within_region;
+    uint64_t mr_last = mr_first + memory_region_size(section->mr) - 1;
+
+    *covered_by = NULL;
+    if (vaddr_unaligned) {
+        *cause = VFIO_DMA_CAUSE_VADDR;
+        return true;
+    }
+    if (region->size < granule) {
+        *cause = VFIO_DMA_CAUSE_SMALL;
+        return true;
+    }
+    if (vfio_dma_in_emulated_page(region, ofirst, olast)) {
+        return false;
+    }
+    if (vfio_dma_near_emulated(region, ofirst, olast, granule)) {
+        *cause = VFIO_DMA_CAUSE_EMULATED_PAGE;
+        return true;
+    }
+    /* other memory in front of the head or the tail of the mmap */
+    if (first == start && first > mr_first) {
+        *covered_by = vfio_dma_covered_by(section->mr, first - 1);
+    }
+    if (!*covered_by && last < mr_last &&
+        last == start + int128_get64(section->size) - 1) {
+        *covered_by = vfio_dma_covered_by(section->mr, last + 1);
+    }
+    *cause = *covered_by ? VFIO_DMA_CAUSE_COVERED : VFIO_DMA_CAUSE_PLACED;
+    return true;
+}
+
+static void vfio_dma_report(VFIOContainerBase *bcontainer,
+                            MemoryRegionSection *section,
+                            VFIODMACause cause, const Range *range,
+                            uint64_t granule, int error, char *covered_by)
+{
+    VFIODMAReports *reports = bcontainer->dma_reports;
+    VFIODMARegion region;
+    VFIODevice *vbasedev = vfio_dma_region_of(section->mr, &region);
     VFIODMAReportKey key = {
-        .owner = memory_region_owner((MemoryRegion *)mr),
-        .mr = vfio_dma_report_region(mr),
+        .owner = memory_region_owner(section->mr),
+        .region = region.mr,
         .cause = cause,
     };
     VFIODMAReport *report;
 
-    if (g_hash_table_contains(tracker->warned, &key)) {
+    if (g_hash_table_contains(reports->warned, &key)) {
+        g_free(covered_by);
         return;
     }
-    report = g_hash_table_lookup(tracker->pending, &key);
+    report = g_hash_table_lookup(reports->pending, &key);
     if (!report) {
         report = g_new0(VFIODMAReport, 1);
         report->key = key;
-        report->what = vfio_dma_describe(mr, &report->bar);
+        report->vbasedev = vbasedev;
+        report->region = region;
+        report->region_addr = section->offset_within_address_space -
+                              section->offset_within_region - region.offset;
         report->ranges = g_array_new(false, false, sizeof(Range));
         report->granule = granule;
-        g_hash_table_insert(tracker->pending, &report->key, report);
+        report->error = error;
+        report->covered_by = covered_by;
+        g_hash_table_insert(reports->pending, &report->key, report);
+    } else {
+        g_free(covered_by);
     }
     g_array_append_val(report->ranges, *range);
-    report->error = report->error ?: error;
-    report->vaddr_unaligned |= vaddr_unaligned;
 }
 
-/* Append "0xFIRST-0xLAST" to @str, after a comma unless it is the first */
-static void vfio_dma_append_range(GString *str, Range *r)
+/* "0xFIRST-0xLAST" after @sep */
+static void vfio_dma_append_range(GString *str, const char *sep,
+                                  const Range *r)
 {
-    g_string_append_printf(str, "%s0x%" PRIx64 "-0x%" PRIx64,
-                           str->len ? ", " : "", range_lob(r), range_upb(r));
+    g_string_append_printf(str, "%s0x%" PRIx64 "-0x%" PRIx64, sep,
+                           r->lob, r->upb);
 }
 
-static char *vfio_dma_ranges_str(GArray *ranges, uint64_t *total)
-{
-    GString *str = g_string_new(NULL);
-    Int128 sum = int128_zero();
-    guint i;
-
-    for (i = 0; i < ranges->len; i++) {
-        Range *r = &g_array_index(ranges, Range, i);
-
-        vfio_dma_append_range(str, r);
-        sum = int128_add(sum, int128_add(int128_make64(range_upb(r) -
-                                                       range_lob(r)),
-                                         int128_one()));
-    }
-    *total = int128_gethi(sum) ? UINT64_MAX : int128_getlo(sum);
-    return g_string_free(str, false);
-}
-
+/* "0xFIRST-0xLAST, ..." of the usable IOVA ranges */
 static char *vfio_dma_iova_ranges_str(VFIOContainerBase *bcontainer)
 {
     GString *str = g_string_new(NULL);
     GList *l;
 
     for (l = bcontainer->iova_ranges; l; l = l->next) {
-        vfio_dma_append_range(str, l->data);
+        vfio_dma_append_range(str, str->len ? ", " : "", l->data);
     }
     return g_string_free(str, false);
 }
 
-/*
- * The BAR that x-msix-relocation should move the MSI-X table of @vdev to:
- * the first one the device does not use (vfio-pci then adds it), else the
- * table's own BAR (vfio-pci doubles it and puts the table in the new
- * upper half).  "auto" only knows devices from a list, empty in 10.0.
- */
-static int vfio_dma_msix_relocation_bar(VFIOPCIDevice *vdev)
+/* The number of address bits that the usable IOVA ranges end at */
+static int vfio_dma_iova_bits(VFIOContainerBase *bcontainer)
 {
-    int i;
+    GList *last = g_list_last(bcontainer->iova_ranges);
 
-    for (i = 0; i < PCI_ROM_SLOT; i++) {
-        if (!vdev->bars[i].size && !(i && vdev->bars[i - 1].mem64)) {
-            return i;
-        }
-    }
-    return vdev->msix->table_bar;
+    return last ? 64 - clz64(range_upb(last->data)) : 64;
 }
 
-/* The hint that fits why part of a BAR is not mapped. */
-static char *vfio_dma_hint(VFIOContainerBase *bcontainer,
-                           VFIODMAReport *report)
+/* Whether @r lies above every usable IOVA */
+static bool vfio_dma_above_iova(VFIOContainerBase *bcontainer, const Range *r)
 {
-    VFIOPCIDevice *vdev = vfio_dma_pci_device(report->key.owner);
+    GList *last = g_list_last(bcontainer->iova_ranges);
+
+    return last && r->lob > range_upb(last->data);
+}
+
+static void vfio_dma_phys_bits_hint(Error **errp, int bits)
+{
+    error_append_hint(errp, "Hint: limit the guest's physical address bits"
+                      " to %d, so that firmware places BARs below the"
+                      " limit: -cpu ...,phys-bits=%d (or"
+                      " host-phys-bits-limit=%d), or libvirt's"
+                      " <maxphysaddr mode='passthrough' limit='%d'/>.\n",
+                      bits, bits, bits, bits);
+}
+
+static void vfio_dma_append_hint(VFIOContainerBase *bcontainer,
+                                 VFIODMAReport *report, const char *what,
+                                 Error **errp)
+{
     g_autofree char *granule = size_to_str(report->granule);
-    bool msix_in_bar = vdev && vdev->msix && report->bar >= 0 &&
-        vdev->msix->table_bar == report->bar;
-    int relo;
+    const Range *first = &g_array_index(report->ranges, Range, 0);
+    VFIODevice *vbasedev = report->vbasedev;
 
     switch (report->key.cause) {
-    case VFIO_DMA_CAUSE_UNALIGNED:
-        if (vdev && report->bar >= 0 &&
-            vdev->bars[report->bar].size < report->granule) {
-            return g_strdup_printf("BAR %d is smaller than the IOMMU page;"
-                                   " no setting can make it reachable",
-                                   report->bar);
+    case VFIO_DMA_CAUSE_EMULATED_PAGE:
+        if (vbasedev && vbasedev->ops->vfio_dma_hint &&
+            vbasedev->ops->vfio_dma_hint(vbasedev, &report->region, errp)) {
+            return;
         }
-        if (msix_in_bar) {
-            relo = vfio_dma_msix_relocation_bar(vdev);
-            return g_strdup_printf("the MSI-X table at offset 0x%" PRIx32
-                                   " of BAR %d splits it: set"
-                                   " x-msix-relocation=bar%d on the device"
-                                   " to move the MSI-X table %s",
-                                   vdev->msix->table_offset, report->bar,
-                                   relo, relo == report->bar ?
-                                   "to an added upper half of that BAR" :
-                                   "to that unused BAR");
-        }
-        if (report->vaddr_unaligned) {
-            return g_strdup_printf("QEMU's mapping of the region is not"
-                                   " aligned to %s", granule);
-        }
-        return g_strdup_printf("the guest placed it at an address that is"
-                               " not a multiple of %s", granule);
+        error_append_hint(errp, "Hint: QEMU emulates part of a %s page of"
+                          " %s.\n", granule, what);
+        return;
+    case VFIO_DMA_CAUSE_SMALL:
+        error_append_hint(errp, "Hint: none; %s is smaller than the %s"
+                          " page, so no setting can make it mappable.\n",
+                          what, granule);
+        return;
+    case VFIO_DMA_CAUSE_COVERED:
+        error_append_hint(errp, "Hint: '%s' covers part of %s; the guest"
+                          " can move %s to a free address.\n",
+                          report->covered_by, what, what);
+        return;
+    case VFIO_DMA_CAUSE_VADDR:
+        error_append_hint(errp, "Hint: QEMU could not align its mapping of"
+                          " %s to %s; this is a QEMU bug.\n", what, granule);
+        return;
+    case VFIO_DMA_CAUSE_PLACED:
+        error_append_hint(errp, "Hint: the guest placed %s at 0x%" PRIx64
+                          ", which is not a multiple of %s.\n", what,
+                          report->region_addr, granule);
+        return;
     case VFIO_DMA_CAUSE_OUTSIDE_IOVA:
-        return g_strdup("limit the guest's physical address bits so that"
-                        " firmware places BARs lower (-cpu"
-                        " ...,host-phys-bits-limit=N, or libvirt's"
-                        " <maxphysaddr mode='passthrough' limit='N'/>)");
+        if (vfio_dma_above_iova(bcontainer, first)) {
+            vfio_dma_phys_bits_hint(errp, vfio_dma_iova_bits(bcontainer));
+        } else {
+            error_append_hint(errp, "Hint: the host reserves that range"
+                              " (for instance for MSI); the guest can move"
+                              " %s to another address.\n", what);
+        }
+        return;
     case VFIO_DMA_CAUSE_MAP_FAILED:
         if (report->error == EFAULT &&
             object_dynamic_cast(OBJECT(bcontainer),
                                 TYPE_VFIO_IOMMU_IOMMUFD)) {
-            return g_strdup("the iommufd backend cannot map device memory"
-                            " on this host kernel; the legacy VFIO"
-                            " container can");
+            error_append_hint(errp, "Hint: the iommufd backend cannot map"
+                              " device memory on this host kernel; the"
+                              " legacy VFIO container can.\n");
+        } else if (report->error == ENOSPC) {
+            error_append_hint(errp, "Hint: the host's limit of DMA mappings"
+                              " per container is reached (module parameter"
+                              " dma_entry_limit of vfio_iommu_type1).\n");
+        } else {
+            error_append_hint(errp, "Hint: the host kernel log may say"
+                              " why.\n");
         }
-        if (report->error == ENOSPC) {
-            return g_strdup("the host's limit of DMA mappings per container"
-                            " is reached (vfio_iommu_type1 module parameter"
-                            " dma_entry_limit)");
+        return;
+    }
+    g_assert_not_reached();
+}
+
+/* What is wrong, in a few words */
+static char *vfio_dma_cause_str(VFIOContainerBase *bcontainer,
+                                VFIODMAReport *report)
+{
+    g_autofree char *granule = size_to_str(report->granule);
+    const Range *first = &g_array_index(report->ranges, Range, 0);
+
+    switch (report->key.cause) {
+    case VFIO_DMA_CAUSE_EMULATED_PAGE:
+        return g_strdup_printf("shares a %s page with memory QEMU emulates",
+                               granule);
+    case VFIO_DMA_CAUSE_SMALL:
+        return g_strdup_printf("smaller than a %s page", granule);
+    case VFIO_DMA_CAUSE_COVERED:
+        return g_strdup_printf("partly covered by '%s', the rest is not"
+                               " aligned to %s pages", report->covered_by,
+                               granule);
+    case VFIO_DMA_CAUSE_VADDR:
+        return g_strdup_printf("QEMU's mapping is not aligned to %s",
+                               granule);
+    case VFIO_DMA_CAUSE_PLACED:
+        return g_strdup_printf("not aligned to %s pages", granule);
+    case VFIO_DMA_CAUSE_OUTSIDE_IOVA:
+        if (vfio_dma_above_iova(bcontainer, first)) {
+            return g_strdup_printf("above the host IOMMU's %d-bit address"
+                                   " limit", vfio_dma_iova_bits(bcontainer));
         }
-        return g_strdup("the host kernel log may say why");
+        return g_strdup("in a range the host IOMMU reserves");
+    case VFIO_DMA_CAUSE_MAP_FAILED:
+        return g_strdup_printf("the host refused to map it (%s)",
+                               strerror(report->error));
     }
     g_assert_not_reached();
 }
@@ -347,52 +461,62 @@ static char *vfio_dma_hint(VFIOContainerBase *bcontainer,
 static void vfio_dma_warn(VFIOContainerBase *bcontainer,
                           VFIODMAReport *report)
 {
-    g_autofree char *ranges = NULL;
+    g_autofree char *granule = size_to_str(report->granule);
+    g_autofree char *iommu = size_to_str(bcontainer->pgsizes &
+                                         -bcontainer->pgsizes);
+    g_autofree char *host = size_to_str(qemu_real_host_page_size());
+    g_autofree char *what = NULL;
+    g_autofree char *dev = NULL;
     g_autofree char *size = NULL;
-    uint64_t iommu_page = vfio_dma_pgsize_min(bcontainer->pgsizes);
-    g_autofree char *iommu = iommu_page ? size_to_str(iommu_page) :
-                             g_strdup("not reported");
-    g_autofree char *host_page = size_to_str(qemu_real_host_page_size());
-    g_autofree char *hint = vfio_dma_hint(bcontainer, report);
-    g_autofree char *why = NULL;
-    uint64_t total;
+    g_autofree char *cause = vfio_dma_cause_str(bcontainer, report);
+    g_autoptr(GString) ranges = g_string_new(NULL);
+    Error *err = NULL;
+    Int128 total = int128_zero();
+    guint i;
 
-    ranges = vfio_dma_ranges_str(report->ranges, &total);
-    size = size_to_str(total);
-    switch (report->key.cause) {
-    case VFIO_DMA_CAUSE_UNALIGNED:
-        why = g_strdup("not aligned to the IOMMU page");
-        break;
-    case VFIO_DMA_CAUSE_OUTSIDE_IOVA: {
+    for (i = 0; i < report->ranges->len; i++) {
+        Range *r = &g_array_index(report->ranges, Range, i);
+
+        vfio_dma_append_range(ranges, i ? ", " : "", r);
+        total = int128_add(total, int128_make64(r->upb - r->lob));
+        total = int128_add(total, int128_one());
+    }
+    size = size_to_str(int128_gethi(total) ? UINT64_MAX
+                                           : int128_getlo(total));
+    if (report->vbasedev) {
+        dev = vfio_dma_device_name(report->vbasedev);
+        what = g_strdup(report->region.name);
+    } else {
+        dev = g_strdup("vfio:");
+        what = g_strdup_printf("region %s",
+                               memory_region_name(report->key.region));
+    }
+
+    error_setg(&err, "%s %s: %s not DMA-mapped: %s", dev, what, size, cause);
+    error_append_hint(&err, "Guest-physical %s, IOMMU page %s, host page %s"
+                      ".\n", ranges->str, iommu, host);
+    if (report->key.cause == VFIO_DMA_CAUSE_OUTSIDE_IOVA) {
         g_autofree char *iova = vfio_dma_iova_ranges_str(bcontainer);
 
-        why = g_strdup_printf("outside the host IOMMU's usable IOVA ranges"
-                              " (%s)", iova);
-        break;
+        error_append_hint(&err, "Usable IOVA ranges: %s.\n", iova);
     }
-    case VFIO_DMA_CAUSE_MAP_FAILED:
-        why = g_strdup_printf("the DMA map failed: %s",
-                              strerror(report->error));
-        break;
-    }
-    warn_report("%s: guest-physical %s (%s) not DMA-mapped, %s (IOMMU"
-                " minimum page %s, host page %s): peer-to-peer DMA to it"
-                " will fault; hint: %s", report->what, ranges, size, why,
-                iommu, host_page, hint);
+    error_append_hint(&err, "Peer-to-peer DMA to that range will fault.\n");
+    vfio_dma_append_hint(bcontainer, report, what, &err);
+    warn_report_err(err);
 }
 
 void vfio_dma_listener_commit(MemoryListener *listener)
 {
     VFIOContainerBase *bcontainer = container_of(listener, VFIOContainerBase,
                                                  listener);
-    VFIODMATracker *tracker = bcontainer->dma_tracker;
+    VFIODMAReports *reports = bcontainer->dma_reports;
     GHashTableIter iter;
     VFIODMAReport *report;
 
-    g_hash_table_iter_init(&iter, tracker->pending);
+    g_hash_table_iter_init(&iter, reports->pending);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&report)) {
         vfio_dma_warn(bcontainer, report);
-        g_hash_table_add(tracker->warned,
+        g_hash_table_add(reports->warned,
                          g_memdup2(&report->key, sizeof(report->key)));
         g_hash_table_iter_remove(&iter);
     }
@@ -406,24 +530,22 @@ static gboolean vfio_dma_key_has_owner(gpointer key, gpointer value,
 
 void vfio_dma_forget_device(VFIODevice *vbasedev)
 {
-    VFIODMATracker *tracker;
+    VFIODMAReports *reports = vbasedev->bcontainer->dma_reports;
 
-    QTAILQ_FOREACH(tracker, &vfio_dma_trackers, next) {
-        g_hash_table_foreach_remove(tracker->warned, vfio_dma_key_has_owner,
-                                    OBJECT(vbasedev->dev));
-        g_hash_table_foreach_remove(tracker->pending, vfio_dma_key_has_owner,
-                                    OBJECT(vbasedev->dev));
-    }
+    g_hash_table_foreach_remove(reports->warned, vfio_dma_key_has_owner,
+                                OBJECT(vbasedev->dev));
+    g_hash_table_foreach_remove(reports->pending, vfio_dma_key_has_owner,
+                                OBJECT(vbasedev->dev));
 }
 
 /*
- * Mapping and unmapping.
+ * Mapping and unmapping
  */
 
 static VFIODMASectionId vfio_dma_section_id(MemoryRegionSection *section)
 {
     VFIODMASectionId id = {
-        .key = section->mr,
+        .mr = section->mr,
         .first = section->offset_within_address_space,
         .last = section->offset_within_address_space +
                 int128_get64(int128_sub(section->size, int128_one())),
@@ -458,6 +580,31 @@ static bool vfio_dma_outside_iova_ranges(VFIOContainerBase *bcontainer,
     return true;
 }
 
+/* Why a map of guest RAM failed, when it is clear */
+static void vfio_dma_explain_ram(VFIOContainerBase *bcontainer,
+                                 MemoryRegionSection *section, hwaddr iova,
+                                 hwaddr last, int ret, Error **errp)
+{
+    uint64_t iommu_page = bcontainer->pgsizes & -bcontainer->pgsizes;
+
+    if (vfio_dma_outside_iova_ranges(bcontainer, iova, last)) {
+        g_autofree char *ranges = vfio_dma_iova_ranges_str(bcontainer);
+
+        /* QEMU places guest RAM whatever the guest's address bits */
+        error_append_hint(errp, "Guest RAM at 0x%" HWADDR_PRIx " lies"
+                          " outside the host IOMMU's usable IOVA ranges"
+                          " (%s): give the guest less memory.\n", iova,
+                          ranges);
+    } else if (ret == -EINVAL && ((iova | (last + 1)) & (iommu_page - 1))) {
+        g_autofree char *page = size_to_str(iommu_page);
+
+        error_append_hint(errp, "Guest memory '%s' at 0x%" HWADDR_PRIx
+                          " is not aligned to the host IOMMU's minimum"
+                          " page, %s: the host cannot map it for DMA.\n",
+                          memory_region_name(section->mr), iova, page);
+    }
+}
+
 static int vfio_dma_unmap_entry(VFIOContainerBase *bcontainer,
                                 VFIODMAEntry *entry)
 {
@@ -482,31 +629,32 @@ static int vfio_dma_unmap_entry(VFIOContainerBase *bcontainer,
 /*
  * Ranges whose unmap failed stay in the IOMMU, detached from any section.
  * Before [@first, @last] is mapped again, an identical one (same range,
- * host address and access) is taken over as is, *@adopted, and any other
- * that overlaps is unmapped first, so that the map does not fail with
- * EEXIST.  Returns 0, or the negative errno of an unmap that failed again.
+ * host address and access) is taken over as is, and any other that
+ * overlaps it is unmapped first, so that the map does not fail with
+ * EEXIST.  Returns 1 if a range was taken over, 0 if [@first, @last] is
+ * to be mapped, or the negative errno of an unmap that failed again.
  */
 static int vfio_dma_clear_stale(VFIOContainerBase *bcontainer,
                                 uint64_t first, uint64_t last, void *vaddr,
-                                bool readonly, bool *adopted)
+                                bool readonly)
 {
-    VFIODMARecord *record = bcontainer->dma_tracker->record;
+    VFIODMARecord *record = bcontainer->dma_record;
     VFIODMAEntry *entry, *next;
+    int adopted = 0;
     int ret;
 
-    *adopted = false;
     for (entry = vfio_dma_record_first(record, first, last); entry;
          entry = next) {
         next = vfio_dma_record_next(entry, first, last);
-        if (entry->section.key || entry->state != VFIO_DMA_MAPPED) {
+        if (entry->section.mr) {
             continue;
         }
         if (vfio_dma_entry_first(entry) == first &&
             vfio_dma_entry_last(entry) == last && entry->vaddr == vaddr &&
             entry->readonly == readonly) {
-            trace_vfio_dma_adopt(entry->name, first, last);
+            trace_vfio_dma_adopt(first, last);
             vfio_dma_record_remove(record, entry);
-            *adopted = true;
+            adopted = 1;
             continue;
         }
         trace_vfio_dma_unmap(entry->name, vfio_dma_entry_first(entry),
@@ -517,7 +665,43 @@ static int vfio_dma_clear_stale(VFIOContainerBase *bcontainer,
         }
         vfio_dma_record_remove(record, entry);
     }
-    return 0;
+    return adopted;
+}
+
+/* The container's DMA entries are all used: a map would fail with ENOSPC */
+static bool vfio_dma_limit_reached(VFIOContainerBase *bcontainer)
+{
+    return bcontainer->dma_max_mappings &&
+           vfio_dma_record_mapped(bcontainer->dma_record) >=
+           bcontainer->dma_max_mappings;
+}
+
+/*
+ * Map [@first, @last] of @section unless a stale mapping is taken over.
+ * With @limited, a map the host would refuse for its limit of DMA
+ * entries fails with -ENOSPC without asking it.
+ */
+static int vfio_dma_map_range(VFIOContainerBase *bcontainer,
+                              MemoryRegionSection *section,
+                              uint64_t first, uint64_t last, bool limited)
+{
+    void *vaddr = vfio_dma_section_vaddr(section, first);
+    int ret;
+
+    ret = vfio_dma_clear_stale(bcontainer, first, last, vaddr,
+                               section->readonly);
+    if (ret < 0) {
+        return -EEXIST;
+    }
+    if (ret) {
+        return 0;
+    }
+    if (limited && vfio_dma_limit_reached(bcontainer)) {
+        return -ENOSPC;
+    }
+    /* A range is at most a section, less than 2^64 bytes. */
+    return vfio_container_dma_map(bcontainer, first, last - first + 1, vaddr,
+                                  section->readonly);
 }
 
 /* Guest RAM: host-page aligned, and a failure is the caller's error. */
@@ -529,116 +713,88 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
     Int128 llend = int128_and(int128_add(int128_make64(id.first),
                                          section->size),
                               int128_exts64(qemu_real_host_page_mask()));
-    Int128 llsize = int128_sub(llend, int128_make64(iova));
-    g_autofree char *name = NULL;
     VFIODMAEntry *entry;
-    void *vaddr;
-    uint64_t iommu_page = vfio_dma_pgsize_min(bcontainer->pgsizes);
-    bool adopted;
+    hwaddr last;
     int ret;
 
     if (int128_le(llend, int128_make64(iova))) {
         return true;
     }
-    vaddr = vfio_dma_section_vaddr(section, iova);
-    trace_vfio_listener_region_add_ram(iova,
-        int128_get64(int128_sub(llend, int128_one())), vaddr);
+    last = int128_get64(int128_sub(llend, int128_one()));
+    trace_vfio_listener_region_add_ram(iova, last,
+                                       vfio_dma_section_vaddr(section, iova));
 
-    /* a range that an earlier unmap left in the IOMMU would be EEXIST */
-    ret = vfio_dma_clear_stale(bcontainer, iova,
-                               int128_get64(int128_sub(llend, int128_one())),
-                               vaddr, section->readonly, &adopted) ?
-          -EEXIST : 0;
-    if (!ret && !adopted) {
-        ret = vfio_container_dma_map(bcontainer, iova, int128_get64(llsize),
-                                     vaddr, section->readonly);
-    }
+    ret = vfio_dma_map_range(bcontainer, section, iova, last, false);
     if (ret) {
         error_setg(errp, "vfio_container_dma_map(%p, 0x%" HWADDR_PRIx ", "
                    "0x%" HWADDR_PRIx ", %p) = %d (%s)",
-                   bcontainer, iova, int128_get64(llsize), vaddr, ret,
+                   bcontainer, iova, last - iova + 1,
+                   vfio_dma_section_vaddr(section, iova), ret,
                    strerror(-ret));
-        if (vfio_dma_outside_iova_ranges(bcontainer, iova,
-                int128_get64(int128_sub(llend, int128_one())))) {
-            g_autofree char *ranges = vfio_dma_iova_ranges_str(bcontainer);
-
-            error_append_hint(errp, "Guest RAM at 0x%" HWADDR_PRIx " lies"
-                              " outside the host IOMMU's usable IOVA ranges"
-                              " (%s): limit the guest's physical address"
-                              " bits (-cpu ...,host-phys-bits-limit=N, or"
-                              " libvirt's <maxphysaddr mode='passthrough'"
-                              " limit='N'/>).\n", iova, ranges);
-        } else if (ret == -EINVAL && iommu_page &&
-                   ((iova | int128_get64(llsize)) & (iommu_page - 1))) {
-            g_autofree char *page = size_to_str(iommu_page);
-
-            error_append_hint(errp, "Guest memory '%s' at 0x%" HWADDR_PRIx
-                              " is not aligned to the host IOMMU's minimum"
-                              " page, %s: the host cannot map it for DMA.\n",
-                              memory_region_name(section->mr), iova, page);
-        }
+        vfio_dma_explain_ram(bcontainer, section, iova, last, ret, errp);
         return false;
     }
 
-    name = g_strdup_printf("guest RAM (%s)", memory_region_name(section->mr));
-    entry = vfio_dma_entry_new(iova,
-                               int128_get64(int128_sub(llend, int128_one())),
-                               &id, name);
+    entry = vfio_dma_record_add(bcontainer->dma_record, iova, last, &id,
+                                VFIO_DMA_MAPPING_STATE_MAPPED);
     entry->readonly = section->readonly;
-    entry->vaddr = vaddr;
-    vfio_dma_record_insert(bcontainer->dma_tracker->record, entry);
+    entry->vaddr = vfio_dma_section_vaddr(section, iova);
     return true;
 }
 
-static VFIODMACause vfio_dma_skip_cause(VFIODMASkipReason reason)
+/* Record that @piece of @section is not mapped, and report it */
+static void vfio_dma_skip_piece(VFIOContainerBase *bcontainer,
+                                MemoryRegionSection *section,
+                                const VFIODMASectionId *id,
+                                const VFIODMAPiece *piece, uint64_t granule,
+                                bool vaddr_unaligned)
 {
-    return reason == VFIO_DMA_SKIP_OUTSIDE_IOVA ?
-           VFIO_DMA_CAUSE_OUTSIDE_IOVA : VFIO_DMA_CAUSE_UNALIGNED;
-}
+    uint64_t first = piece->range.lob;
+    uint64_t last = piece->range.upb;
+    VFIODMAEntry *entry;
+    VFIODMACause cause = VFIO_DMA_CAUSE_OUTSIDE_IOVA;
+    char *covered_by = NULL;
+    bool warn = true;
 
-/*
- * The container's DMA entries are all used (the host reported how many it
- * allows): a map would fail with ENOSPC.
- */
-static bool vfio_dma_limit_reached(VFIOContainerBase *bcontainer)
-{
-    return bcontainer->dma_max_mappings &&
-           vfio_dma_record_count(bcontainer->dma_tracker->record,
-                                 VFIO_DMA_MAPPED) >=
-           bcontainer->dma_max_mappings;
+    entry = vfio_dma_record_add(bcontainer->dma_record, first, last, id,
+                                VFIO_DMA_MAPPING_STATE_SKIPPED);
+    entry->reason = piece->reason;
+    entry->ram_device = true;
+    entry->readonly = section->readonly;
+    entry->vaddr = vfio_dma_section_vaddr(section, first);
+    trace_vfio_dma_skip(memory_region_name(section->mr), first, last,
+                        VfioDmaSkipReason_str(piece->reason), granule);
+
+    if (piece->reason == VFIO_DMA_SKIP_REASON_UNALIGNED) {
+        VFIODMARegion region;
+
+        vfio_dma_region_of(section->mr, &region);
+        warn = vfio_dma_unaligned_cause(section, &region, first, last,
+                                        granule, vaddr_unaligned, &cause,
+                                        &covered_by);
+    }
+    if (warn) {
+        vfio_dma_report(bcontainer, section, cause, &piece->range, granule,
+                        0, covered_by);
+    }
 }
 
 /* RAM device: map what can be mapped; nothing here is fatal. */
 static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
                                     MemoryRegionSection *section)
 {
-    VFIODMATracker *tracker = bcontainer->dma_tracker;
     VFIODMASectionId id = vfio_dma_section_id(section);
-    Range sec;
-    const char *name = memory_region_name(section->mr);
-    g_autofree char *what = NULL;
     g_autoptr(GArray) pieces = g_array_new(false, false,
                                            sizeof(VFIODMAPiece));
-    uint64_t granule;
-    bool fallback, vaddr_unaligned;
-    int bar;
+    uint64_t granule = MAX(bcontainer->pgsizes & -bcontainer->pgsizes,
+                           qemu_real_host_page_size());
+    bool vaddr_unaligned;
+    Range sec;
     guint i;
 
     range_set_bounds(&sec, id.first, id.last);
-    granule = vfio_dma_ram_device_granule(bcontainer->pgsizes,
-                                          qemu_real_host_page_size(),
-                                          &fallback);
-    if (fallback && !tracker->pgsize_warned) {
-        g_autofree char *host_page = size_to_str(granule);
-
-        warn_report("vfio: the host IOMMU reports no supported page size;"
-                    " device memory (BARs) is mapped for peer-to-peer DMA"
-                    " with the host page size, %s", host_page);
-        tracker->pgsize_warned = true;
-    }
-
     /*
-     * The kernel wants the IOVA and the host address both aligned to the
+     * The host wants the IOVA and the host address both aligned to the
      * IOMMU page: when QEMU's mmap of the region is not aligned like the
      * IOVA, no part of the section can be mapped.
      */
@@ -646,64 +802,44 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
                        (uintptr_t)vfio_dma_section_vaddr(section, id.first)) &
                       (granule - 1);
     if (vaddr_unaligned) {
-        VFIODMAPiece all = { .range = sec, .skip = VFIO_DMA_SKIP_UNALIGNED };
+        VFIODMAPiece all = {
+            .range = sec, .reason = VFIO_DMA_SKIP_REASON_UNALIGNED,
+        };
 
         g_array_append_val(pieces, all);
     } else {
         vfio_dma_range_split(&sec, bcontainer->iova_ranges, granule, pieces);
     }
 
-    if (pieces->len > 1) {
-        trace_vfio_dma_trim(name, id.first, id.last, granule, pieces->len);
-    }
-    what = vfio_dma_describe(section->mr, &bar);
     for (i = 0; i < pieces->len; i++) {
         VFIODMAPiece *piece = &g_array_index(pieces, VFIODMAPiece, i);
-        uint64_t first = range_lob(&piece->range);
-        uint64_t last = range_upb(&piece->range);
-        VFIODMAEntry *entry = vfio_dma_entry_new(first, last, &id, what);
-        void *vaddr = vfio_dma_section_vaddr(section, first);
+        uint64_t first = piece->range.lob;
+        uint64_t last = piece->range.upb;
+        VFIODMAEntry *entry;
         int ret;
 
+        if (!piece->map) {
+            vfio_dma_skip_piece(bcontainer, section, &id, piece, granule,
+                                vaddr_unaligned);
+            continue;
+        }
+        ret = vfio_dma_map_range(bcontainer, section, first, last, true);
+        entry = vfio_dma_record_add(bcontainer->dma_record, first, last, &id,
+                                    ret ? VFIO_DMA_MAPPING_STATE_FAILED
+                                        : VFIO_DMA_MAPPING_STATE_MAPPED);
+        entry->error = -ret;
         entry->ram_device = true;
         entry->readonly = section->readonly;
-        entry->vaddr = vaddr;
-        if (piece->skip != VFIO_DMA_SKIP_NONE) {
-            entry->state = VFIO_DMA_SKIPPED;
-            entry->reason = piece->skip;
-            trace_vfio_dma_skip(name, first, last,
-                                vfio_dma_skip_reason_str(piece->skip),
-                                granule);
-            vfio_dma_report(tracker, section->mr,
-                            vfio_dma_skip_cause(piece->skip), &piece->range,
-                            granule, 0, vaddr_unaligned);
+        entry->vaddr = vfio_dma_section_vaddr(section, first);
+        if (ret) {
+            trace_vfio_dma_map_failed(memory_region_name(section->mr), first,
+                                      last, ret);
+            vfio_dma_report(bcontainer, section, VFIO_DMA_CAUSE_MAP_FAILED,
+                            &piece->range, granule, -ret, NULL);
         } else {
-            bool adopted;
-
-            ret = vfio_dma_clear_stale(bcontainer, first, last, vaddr,
-                                       section->readonly, &adopted) ?
-                  -EEXIST : 0;
-            if (!ret && !adopted && vfio_dma_limit_reached(bcontainer)) {
-                /* the host would refuse it: don't ask */
-                ret = -ENOSPC;
-            } else if (!ret && !adopted) {
-                /* A piece is at most a section, less than 2^64 bytes. */
-                ret = vfio_container_dma_map(bcontainer, first,
-                                             last - first + 1, vaddr,
-                                             section->readonly);
-            }
-            if (ret) {
-                entry->state = VFIO_DMA_FAILED;
-                entry->error = -ret;
-                trace_vfio_dma_map_failed(name, first, last, ret);
-                vfio_dma_report(tracker, section->mr,
-                                VFIO_DMA_CAUSE_MAP_FAILED, &piece->range,
-                                granule, -ret, false);
-            } else {
-                trace_vfio_dma_map(name, first, last, vaddr);
-            }
+            trace_vfio_dma_map(memory_region_name(section->mr), first, last,
+                               entry->vaddr);
         }
-        vfio_dma_record_insert(tracker->record, entry);
     }
 }
 
@@ -717,52 +853,46 @@ bool vfio_dma_map_section(VFIOContainerBase *bcontainer,
     return vfio_dma_map_ram(bcontainer, section, errp);
 }
 
-
 void vfio_dma_unmap_section(VFIOContainerBase *bcontainer,
                             MemoryRegionSection *section)
 {
-    VFIODMARecord *record = bcontainer->dma_tracker->record;
+    VFIODMARecord *record = bcontainer->dma_record;
     VFIODMASectionId id = vfio_dma_section_id(section);
-    const char *name = memory_region_name(section->mr);
-    g_autoptr(GPtrArray) entries = vfio_dma_record_collect_section(record,
-                                                                   &id);
+    VFIODMAEntry *entry, *next;
     bool unmapped = false;
-    guint i;
+    int ret;
 
-    for (i = 0; i < entries->len; i++) {
-        VFIODMAEntry *entry = g_ptr_array_index(entries, i);
-        uint64_t first = vfio_dma_entry_first(entry);
-        uint64_t last = vfio_dma_entry_last(entry);
-        VFIODMASectionId gone = { .key = NULL, .first = id.first,
-                                  .last = id.last };
-        VFIODMAEntry *stale;
-        int ret;
-
-        if (entry->state != VFIO_DMA_MAPPED) {
+    for (entry = vfio_dma_record_first(record, id.first, id.last); entry;
+         entry = next) {
+        next = vfio_dma_record_next(entry, id.first, id.last);
+        if (entry->section.mr != id.mr || entry->section.first != id.first) {
+            continue;
+        }
+        if (entry->state != VFIO_DMA_MAPPING_STATE_MAPPED) {
             vfio_dma_record_remove(record, entry);
             continue;
         }
         unmapped = true;
-        trace_vfio_dma_unmap(name, first, last);
+        trace_vfio_dma_unmap(memory_region_name(section->mr),
+                             vfio_dma_entry_first(entry),
+                             vfio_dma_entry_last(entry));
         ret = vfio_dma_unmap_entry(bcontainer, entry);
         if (!ret) {
             vfio_dma_record_remove(record, entry);
             continue;
         }
+        /* The IOMMU still holds it: keep it, detached from the section. */
+        entry->name = vfio_dma_describe(section->mr);
+        entry->section.mr = NULL;
         error_report("vfio: failed to unmap guest-physical 0x%" PRIx64
                      "-0x%" PRIx64 " (%s) from the host IOMMU: %s; the"
                      " IOMMU keeps it until the range is mapped again or"
                      " the container goes away",
-                     first, last, entry->name, strerror(-ret));
-        /* The IOMMU still holds it: keep it, detached from the section. */
-        stale = vfio_dma_entry_new(first, last, &gone, entry->name);
-        stale->readonly = entry->readonly;
-        stale->ram_device = entry->ram_device;
-        stale->vaddr = entry->vaddr;
-        vfio_dma_record_remove(record, entry);
-        vfio_dma_record_insert(record, stale);
+                     vfio_dma_entry_first(entry), vfio_dma_entry_last(entry),
+                     entry->name, strerror(-ret));
     }
     if (!unmapped) {
-        trace_vfio_dma_unmap_none(name, id.first, id.last);
+        trace_vfio_dma_unmap_none(memory_region_name(section->mr), id.first,
+                                  id.last);
     }
 }

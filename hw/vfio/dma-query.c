@@ -31,67 +31,47 @@ static VfioIommuBackend vfio_dma_query_backend(VFIOContainerBase *bcontainer)
     return VFIO_IOMMU_BACKEND_LEGACY;
 }
 
-static VfioDmaSkipReason vfio_dma_query_reason(VFIODMASkipReason reason)
-{
-    switch (reason) {
-    case VFIO_DMA_SKIP_OUTSIDE_IOVA:
-        return VFIO_DMA_SKIP_REASON_OUTSIDE_IOVA_RANGES;
-    case VFIO_DMA_SKIP_NO_PAGE_SIZE:
-        return VFIO_DMA_SKIP_REASON_NO_PAGE_SIZE;
-    default:
-        return VFIO_DMA_SKIP_REASON_UNALIGNED;
-    }
-}
-
 typedef struct VFIODMAQuery {
     bool has_state;
     VfioDmaMappingState state;
     VfioDmaMappingList **tail;
 } VFIODMAQuery;
 
-static int vfio_dma_query_entry(VFIODMAEntry *entry, void *opaque)
+static void vfio_dma_query_entry(VFIODMAQuery *query, VFIODMAEntry *entry)
 {
-    VFIODMAQuery *query = opaque;
-    VfioDmaMapping *m = g_new0(VfioDmaMapping, 1);
-    Int128 size = vfio_dma_entry_size(entry);
+    VfioDmaMapping *m;
+    uint64_t size = vfio_dma_entry_last(entry) - vfio_dma_entry_first(entry);
 
-    switch (entry->state) {
-    case VFIO_DMA_MAPPED:
-        m->state = VFIO_DMA_MAPPING_STATE_MAPPED;
-        break;
-    case VFIO_DMA_SKIPPED:
-        m->state = VFIO_DMA_MAPPING_STATE_SKIPPED;
+    if (query->has_state && entry->state != query->state) {
+        return;
+    }
+    m = g_new0(VfioDmaMapping, 1);
+    m->state = entry->state;
+    if (entry->state == VFIO_DMA_MAPPING_STATE_SKIPPED) {
         m->has_reason = true;
-        m->reason = vfio_dma_query_reason(entry->reason);
-        break;
-    default:
-        m->state = VFIO_DMA_MAPPING_STATE_FAILED;
+        m->reason = entry->reason;
+    } else if (entry->state == VFIO_DMA_MAPPING_STATE_FAILED) {
         m->has_q_errno = true;
         m->q_errno = entry->error;
         m->error = g_strdup(strerror(entry->error));
-        break;
-    }
-    if (query->has_state && m->state != query->state) {
-        qapi_free_VfioDmaMapping(m);
-        return 0;
     }
     m->iova = vfio_dma_entry_first(entry);
     /* Only a range of all 2^64 addresses does not fit; say UINT64_MAX. */
-    m->size = int128_gethi(size) ? UINT64_MAX : int128_getlo(size);
+    m->size = size == UINT64_MAX ? size : size + 1;
     m->read_only = entry->readonly;
     m->ram_device = entry->ram_device;
-    m->backing = g_strdup(entry->name);
-    if (entry->ram_device && entry->section.key) {
+    if (entry->section.mr) {
         /* The section's region is referenced until region_del. */
-        Object *owner =
-            memory_region_owner((MemoryRegion *)entry->section.key);
+        Object *owner = memory_region_owner((MemoryRegion *)entry->section.mr);
 
-        if (owner) {
+        m->backing = vfio_dma_describe(entry->section.mr);
+        if (entry->ram_device && owner) {
             m->device = object_get_canonical_path(owner);
         }
+    } else {
+        m->backing = g_strdup(entry->name);
     }
     QAPI_LIST_APPEND(query->tail, m);
-    return 0;
 }
 
 static VfioDmaContainer *vfio_dma_query_container(VFIOContainerBase *bcontainer,
@@ -99,7 +79,7 @@ static VfioDmaContainer *vfio_dma_query_container(VFIOContainerBase *bcontainer,
                                                   VfioDmaMappingState state)
 {
     VfioDmaContainer *c = g_new0(VfioDmaContainer, 1);
-    VFIODMARecord *record = vfio_dma_tracker_record(bcontainer);
+    VFIODMARecord *record = bcontainer->dma_record;
     VfioIovaRangeList **ranges_tail = &c->iova_ranges;
     strList **devices_tail = &c->devices;
     VFIODMAQuery query = {
@@ -107,12 +87,13 @@ static VfioDmaContainer *vfio_dma_query_container(VFIOContainerBase *bcontainer,
         .state = state,
         .tail = &c->mappings,
     };
+    VFIODMAEntry *entry;
     VFIODevice *vbasedev;
     GList *l;
 
     c->backend = vfio_dma_query_backend(bcontainer);
     c->page_sizes = bcontainer->pgsizes;
-    c->min_page_size = vfio_dma_pgsize_min(bcontainer->pgsizes);
+    c->min_page_size = bcontainer->pgsizes & -bcontainer->pgsizes;
     for (l = bcontainer->iova_ranges; l; l = l->next) {
         VfioIovaRange *r = g_new0(VfioIovaRange, 1);
 
@@ -120,13 +101,16 @@ static VfioDmaContainer *vfio_dma_query_container(VFIOContainerBase *bcontainer,
         r->last = range_upb(l->data);
         QAPI_LIST_APPEND(ranges_tail, r);
     }
-    c->dma_entries = vfio_dma_record_count(record, VFIO_DMA_MAPPED);
+    c->dma_entries = vfio_dma_record_mapped(record);
     c->dma_limit = bcontainer->dma_max_mappings;
     QLIST_FOREACH(vbasedev, &bcontainer->device_list, container_next) {
         QAPI_LIST_APPEND(devices_tail,
                          object_get_canonical_path(OBJECT(vbasedev->dev)));
     }
-    vfio_dma_record_foreach(record, vfio_dma_query_entry, &query);
+    for (entry = vfio_dma_record_first(record, 0, UINT64_MAX); entry;
+         entry = vfio_dma_record_next(entry, 0, UINT64_MAX)) {
+        vfio_dma_query_entry(&query, entry);
+    }
     return c;
 }
 
@@ -136,14 +120,14 @@ VfioDmaContainerList *qmp_x_query_vfio_dma_mappings(const char *device,
                                                     Error **errp)
 {
     VfioDmaContainerList *head = NULL, **tail = &head;
-    VFIOContainerBase *bcontainer, *only = NULL;
+    VFIOContainerBase *only = NULL;
+    g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
+    VFIODevice *vbasedev;
 
     if (device) {
         bool ambiguous = false;
         Object *obj = object_resolve_path_type(device, TYPE_DEVICE,
                                                &ambiguous);
-        VFIODevice *vbasedev;
-
         if (!obj) {
             error_setg(errp, "Device '%s' not found%s", device,
                        ambiguous ? " (the name is ambiguous)" : "");
@@ -162,9 +146,12 @@ VfioDmaContainerList *qmp_x_query_vfio_dma_mappings(const char *device,
         only = vbasedev->bcontainer;
     }
 
-    for (bcontainer = vfio_dma_tracker_next(NULL); bcontainer;
-         bcontainer = vfio_dma_tracker_next(bcontainer)) {
-        if (only && bcontainer != only) {
+    /* Every container, in the order of their first device */
+    QLIST_FOREACH(vbasedev, &vfio_device_list, global_next) {
+        VFIOContainerBase *bcontainer = vbasedev->bcontainer;
+
+        if (!bcontainer || (only && bcontainer != only) ||
+            !g_hash_table_add(seen, bcontainer)) {
             continue;
         }
         QAPI_LIST_APPEND(tail, vfio_dma_query_container(bcontainer,
@@ -189,6 +176,20 @@ static char *vfio_dma_query_pgsizes_str(uint64_t pgsizes)
         g_string_append(str, "none reported");
     }
     return g_string_free(str, false);
+}
+
+/* "mapped", "skipped: unaligned", "failed: Bad address" */
+static char *vfio_dma_query_state_str(VfioDmaMapping *e)
+{
+    if (e->has_reason) {
+        return g_strdup_printf("skipped: %s",
+                               e->reason == VFIO_DMA_SKIP_REASON_UNALIGNED ?
+                               "unaligned" : "outside IOVA");
+    }
+    if (e->has_q_errno) {
+        return g_strdup_printf("failed: %s", e->error);
+    }
+    return g_strdup(VfioDmaMappingState_str(e->state));
 }
 
 void hmp_info_vfio_dma(Monitor *mon, const QDict *qdict)
@@ -235,25 +236,16 @@ void hmp_info_vfio_dma(Monitor *mon, const QDict *qdict)
         for (d = v->devices; d; d = d->next) {
             monitor_printf(mon, " %s", d->value);
         }
-        monitor_printf(mon, "\n  %-18s %-18s %10s %-3s %-28s %s\n",
-                       "IOVA", "last", "size", "rw", "state", "backing");
+        monitor_printf(mon, "\n  %-14s %8s %-2s %-25s %s\n",
+                       "IOVA", "size", "rw", "state", "backing");
         for (m = v->mappings; m; m = m->next) {
             VfioDmaMapping *e = m->value;
             g_autofree char *size = size_to_str(e->size);
-            g_autofree char *state = NULL;
+            g_autofree char *state = vfio_dma_query_state_str(e);
 
-            if (e->has_reason) {
-                state = g_strdup_printf("skipped (%s)",
-                                        VfioDmaSkipReason_str(e->reason));
-            } else if (e->has_q_errno) {
-                state = g_strdup_printf("failed (%s)", e->error);
-            } else {
-                state = g_strdup(VfioDmaMappingState_str(e->state));
-            }
-            monitor_printf(mon, "  0x%016" PRIx64 " 0x%016" PRIx64
-                           " %10s %-3s %-28s %s\n", e->iova,
-                           e->iova + (e->size - 1), size,
-                           e->read_only ? "r" : "rw", state, e->backing);
+            monitor_printf(mon, "  0x%012" PRIx64 " %8s %-2s %-25s %s\n",
+                           e->iova, size, e->read_only ? "r" : "rw", state,
+                           e->backing);
         }
     }
 }

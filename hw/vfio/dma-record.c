@@ -7,81 +7,22 @@
  */
 
 #include "qemu/osdep.h"
-#include "qemu/host-utils.h"
 #include "hw/vfio/vfio-dma-record.h"
 
 struct VFIODMARecord {
     IntervalTreeRoot root;
-    uint64_t count[VFIO_DMA_STATE__MAX];
-    Int128 bytes[VFIO_DMA_STATE__MAX];
-    size_t footprint;
+    uint64_t mapped;
 };
-
-static const char *const vfio_dma_state_names[VFIO_DMA_STATE__MAX] = {
-    [VFIO_DMA_MAPPED] = "mapped",
-    [VFIO_DMA_SKIPPED] = "skipped",
-    [VFIO_DMA_FAILED] = "failed",
-};
-
-static const char *const vfio_dma_skip_reason_names[VFIO_DMA_SKIP__MAX] = {
-    [VFIO_DMA_SKIP_NONE] = "none",
-    [VFIO_DMA_SKIP_UNALIGNED] = "unaligned",
-    [VFIO_DMA_SKIP_OUTSIDE_IOVA] = "outside-iova-ranges",
-    [VFIO_DMA_SKIP_NO_PAGE_SIZE] = "no-page-size",
-};
-
-const char *vfio_dma_state_str(VFIODMAState state)
-{
-    assert(state < VFIO_DMA_STATE__MAX);
-    return vfio_dma_state_names[state];
-}
-
-const char *vfio_dma_skip_reason_str(VFIODMASkipReason reason)
-{
-    assert(reason < VFIO_DMA_SKIP__MAX);
-    return vfio_dma_skip_reason_names[reason];
-}
-
-VFIODMAEntry *vfio_dma_entry_new(uint64_t iova_first, uint64_t iova_last,
-                                 const VFIODMASectionId *section,
-                                 const char *name)
-{
-    VFIODMAEntry *entry = g_new0(VFIODMAEntry, 1);
-
-    assert(iova_first <= iova_last);
-    assert(section->first <= section->last);
-    entry->node.start = iova_first;
-    entry->node.last = iova_last;
-    entry->state = VFIO_DMA_MAPPED;
-    entry->reason = VFIO_DMA_SKIP_NONE;
-    entry->section = *section;
-    entry->name = g_strdup(name ? name : "");
-    return entry;
-}
-
-void vfio_dma_entry_free(VFIODMAEntry *entry)
-{
-    if (entry) {
-        g_free(entry->name);
-        g_free(entry);
-    }
-}
-
-size_t vfio_dma_entry_footprint(const VFIODMAEntry *entry)
-{
-    return sizeof(*entry) + strlen(entry->name) + 1;
-}
 
 VFIODMARecord *vfio_dma_record_new(void)
 {
-    VFIODMARecord *rec = g_new0(VFIODMARecord, 1);
-    int i;
+    return g_new0(VFIODMARecord, 1);
+}
 
-    for (i = 0; i < VFIO_DMA_STATE__MAX; i++) {
-        rec->bytes[i] = int128_zero();
-    }
-    rec->footprint = sizeof(*rec);
-    return rec;
+static void vfio_dma_entry_free(VFIODMAEntry *entry)
+{
+    g_free(entry->name);
+    g_free(entry);
 }
 
 void vfio_dma_record_free(VFIODMARecord *rec)
@@ -92,43 +33,39 @@ void vfio_dma_record_free(VFIODMARecord *rec)
         return;
     }
     while ((node = interval_tree_iter_first(&rec->root, 0, UINT64_MAX))) {
-        VFIODMAEntry *entry = container_of(node, VFIODMAEntry, node);
-
         interval_tree_remove(node, &rec->root);
-        vfio_dma_entry_free(entry);
+        vfio_dma_entry_free(container_of(node, VFIODMAEntry, node));
     }
     g_free(rec);
 }
 
-static void vfio_dma_entry_check(const VFIODMAEntry *entry)
+VFIODMAEntry *vfio_dma_record_add(VFIODMARecord *rec,
+                                  uint64_t first, uint64_t last,
+                                  const VFIODMASectionId *section,
+                                  VfioDmaMappingState state)
 {
-    assert(entry->node.start <= entry->node.last);
-    assert(entry->state < VFIO_DMA_STATE__MAX);
-    assert(entry->reason < VFIO_DMA_SKIP__MAX);
-    assert((entry->state == VFIO_DMA_SKIPPED) ==
-           (entry->reason != VFIO_DMA_SKIP_NONE));
-    assert(entry->state == VFIO_DMA_FAILED ? entry->error > 0
-                                           : entry->error == 0);
-    assert(entry->section.first <= entry->node.start &&
-           entry->node.last <= entry->section.last);
-}
+    VFIODMAEntry *entry = g_new0(VFIODMAEntry, 1);
 
-void vfio_dma_record_insert(VFIODMARecord *rec, VFIODMAEntry *entry)
-{
-    vfio_dma_entry_check(entry);
+    assert(section->first <= first && first <= last &&
+           last <= section->last);
+    entry->node.start = first;
+    entry->node.last = last;
+    entry->section = *section;
+    entry->state = state;
     interval_tree_insert(&entry->node, &rec->root);
-    rec->count[entry->state]++;
-    int128_addto(&rec->bytes[entry->state], vfio_dma_entry_size(entry));
-    rec->footprint += vfio_dma_entry_footprint(entry);
+    if (state == VFIO_DMA_MAPPING_STATE_MAPPED) {
+        rec->mapped++;
+    }
+    return entry;
 }
 
 void vfio_dma_record_remove(VFIODMARecord *rec, VFIODMAEntry *entry)
 {
-    assert(rec->count[entry->state] > 0);
+    if (entry->state == VFIO_DMA_MAPPING_STATE_MAPPED) {
+        assert(rec->mapped);
+        rec->mapped--;
+    }
     interval_tree_remove(&entry->node, &rec->root);
-    rec->count[entry->state]--;
-    int128_subfrom(&rec->bytes[entry->state], vfio_dma_entry_size(entry));
-    rec->footprint -= vfio_dma_entry_footprint(entry);
     vfio_dma_entry_free(entry);
 }
 
@@ -140,7 +77,6 @@ static VFIODMAEntry *vfio_dma_entry_of(IntervalTreeNode *node)
 VFIODMAEntry *vfio_dma_record_first(VFIODMARecord *rec,
                                     uint64_t first, uint64_t last)
 {
-    assert(first <= last);
     return vfio_dma_entry_of(interval_tree_iter_first(&rec->root,
                                                       first, last));
 }
@@ -152,114 +88,14 @@ VFIODMAEntry *vfio_dma_record_next(VFIODMAEntry *entry,
                                                      first, last));
 }
 
-int vfio_dma_record_foreach_range(VFIODMARecord *rec,
-                                  uint64_t first, uint64_t last,
-                                  VFIODMARecordFunc fn, void *opaque)
+uint64_t vfio_dma_record_mapped(const VFIODMARecord *rec)
 {
-    VFIODMAEntry *entry, *next;
-    int ret;
-
-    for (entry = vfio_dma_record_first(rec, first, last); entry;
-         entry = next) {
-        /* Look ahead so that @fn may remove @entry. */
-        next = vfio_dma_record_next(entry, first, last);
-        ret = fn(entry, opaque);
-        if (ret) {
-            return ret;
-        }
-    }
-    return 0;
+    return rec->mapped;
 }
 
-int vfio_dma_record_foreach(VFIODMARecord *rec, VFIODMARecordFunc fn,
-                            void *opaque)
-{
-    return vfio_dma_record_foreach_range(rec, 0, UINT64_MAX, fn, opaque);
-}
-
-GPtrArray *vfio_dma_record_collect_section(VFIODMARecord *rec,
-                                           const VFIODMASectionId *section)
-{
-    GPtrArray *found = g_ptr_array_new();
-    VFIODMAEntry *entry;
-
-    for (entry = vfio_dma_record_first(rec, section->first, section->last);
-         entry;
-         entry = vfio_dma_record_next(entry, section->first, section->last)) {
-        if (entry->section.key == section->key &&
-            entry->section.first == section->first) {
-            g_ptr_array_add(found, entry);
-        }
-    }
-    return found;
-}
-
-uint64_t vfio_dma_record_count(const VFIODMARecord *rec, VFIODMAState state)
-{
-    uint64_t total = 0;
-    int i;
-
-    if (state < VFIO_DMA_STATE__MAX) {
-        return rec->count[state];
-    }
-    assert(state == VFIO_DMA_STATE__MAX);
-    for (i = 0; i < VFIO_DMA_STATE__MAX; i++) {
-        total += rec->count[i];
-    }
-    return total;
-}
-
-Int128 vfio_dma_record_bytes(const VFIODMARecord *rec, VFIODMAState state)
-{
-    Int128 total = int128_zero();
-    int i;
-
-    if (state < VFIO_DMA_STATE__MAX) {
-        return rec->bytes[state];
-    }
-    assert(state == VFIO_DMA_STATE__MAX);
-    for (i = 0; i < VFIO_DMA_STATE__MAX; i++) {
-        int128_addto(&total, rec->bytes[i]);
-    }
-    return total;
-}
-
-uint64_t vfio_dma_record_bytes_sat(const VFIODMARecord *rec,
-                                   VFIODMAState state)
-{
-    Int128 bytes = vfio_dma_record_bytes(rec, state);
-
-    if (int128_uge(bytes, int128_2_64())) {
-        return UINT64_MAX;
-    }
-    return int128_get64(bytes);
-}
-
-size_t vfio_dma_record_footprint(const VFIODMARecord *rec)
-{
-    return rec->footprint;
-}
-
-/* Range arithmetic */
-
-uint64_t vfio_dma_pgsize_min(uint64_t pgsizes)
-{
-    /* The lowest set bit; 0 for an empty bitmap. */
-    return pgsizes & -pgsizes;
-}
-
-uint64_t vfio_dma_ram_device_granule(uint64_t pgsizes,
-                                     uint64_t host_page_size,
-                                     bool *fallback)
-{
-    uint64_t min = vfio_dma_pgsize_min(pgsizes);
-
-    assert(is_power_of_2(host_page_size));
-    if (fallback) {
-        *fallback = !min;
-    }
-    return MAX(min, host_page_size);
-}
+/*
+ * IOVA range arithmetic
+ */
 
 bool vfio_dma_range_trim(uint64_t start, Int128 size, uint64_t granule,
                          Range *out)
@@ -285,40 +121,42 @@ bool vfio_dma_range_trim(uint64_t start, Int128 size, uint64_t granule,
 }
 
 static void vfio_dma_add_piece(GArray *pieces, uint64_t first, uint64_t last,
-                               VFIODMASkipReason skip)
+                               bool map, VfioDmaSkipReason reason)
 {
-    VFIODMAPiece piece = { .skip = skip };
+    VFIODMAPiece piece = { .map = map, .reason = reason };
 
     range_set_bounds(&piece.range, first, last);
     g_array_append_val(pieces, piece);
 }
 
-/* [first, last] is inside a usable IOVA range: map what is aligned. */
+/* [@first, @last] is usable: map its aligned interior, leave out the rest */
 static void vfio_dma_add_usable(GArray *pieces, uint64_t first, uint64_t last,
                                 uint64_t granule)
 {
     Int128 size = int128_add(int128_make64(last - first), int128_one());
+    VfioDmaSkipReason unaligned = VFIO_DMA_SKIP_REASON_UNALIGNED;
     Range aligned;
 
     if (!vfio_dma_range_trim(first, size, granule, &aligned)) {
-        vfio_dma_add_piece(pieces, first, last, VFIO_DMA_SKIP_UNALIGNED);
+        vfio_dma_add_piece(pieces, first, last, false, unaligned);
         return;
     }
     if (range_lob(&aligned) > first) {
-        vfio_dma_add_piece(pieces, first, range_lob(&aligned) - 1,
-                           VFIO_DMA_SKIP_UNALIGNED);
+        vfio_dma_add_piece(pieces, first, range_lob(&aligned) - 1, false,
+                           unaligned);
     }
-    vfio_dma_add_piece(pieces, range_lob(&aligned), range_upb(&aligned),
-                       VFIO_DMA_SKIP_NONE);
+    vfio_dma_add_piece(pieces, range_lob(&aligned), range_upb(&aligned), true,
+                       0);
     if (range_upb(&aligned) < last) {
-        vfio_dma_add_piece(pieces, range_upb(&aligned) + 1, last,
-                           VFIO_DMA_SKIP_UNALIGNED);
+        vfio_dma_add_piece(pieces, range_upb(&aligned) + 1, last, false,
+                           unaligned);
     }
 }
 
 void vfio_dma_range_split(const Range *range, GList *iova_ranges,
                           uint64_t granule, GArray *pieces)
 {
+    VfioDmaSkipReason outside = VFIO_DMA_SKIP_REASON_OUTSIDE_IOVA_RANGES;
     uint64_t pos, lob, upb, prev_last = 0;
     GList *l;
 
@@ -357,8 +195,7 @@ void vfio_dma_range_split(const Range *range, GList *iova_ranges,
             break;
         }
         if (ufirst > pos) {
-            vfio_dma_add_piece(pieces, pos, ufirst - 1,
-                               VFIO_DMA_SKIP_OUTSIDE_IOVA);
+            vfio_dma_add_piece(pieces, pos, ufirst - 1, false, outside);
             pos = ufirst;
         }
         if (ulast >= upb) {
@@ -368,57 +205,5 @@ void vfio_dma_range_split(const Range *range, GList *iova_ranges,
         vfio_dma_add_usable(pieces, pos, ulast, granule);
         pos = ulast + 1;
     }
-    vfio_dma_add_piece(pieces, pos, upb, VFIO_DMA_SKIP_OUTSIDE_IOVA);
-}
-
-static gint vfio_dma_range_cmp_lob(gconstpointer a, gconstpointer b)
-{
-    const Range *ra = a, *rb = b;
-
-    if (ra->lob != rb->lob) {
-        return ra->lob < rb->lob ? -1 : 1;
-    }
-    return 0;
-}
-
-unsigned vfio_dma_range_complement(const Range *section, const Range *mapped,
-                                   size_t n_mapped, GArray *gaps)
-{
-    g_autofree Range *sorted = NULL;
-    unsigned added = 0;
-    Range gap;
-    uint64_t pos;
-    size_t i;
-
-    assert(!range_is_empty(section));
-    if (n_mapped) {
-        sorted = g_memdup2(mapped, n_mapped * sizeof(*mapped));
-        qsort(sorted, n_mapped, sizeof(*sorted), vfio_dma_range_cmp_lob);
-    }
-
-    /* Everything in @section below @pos is covered or reported. */
-    pos = section->lob;
-    for (i = 0; i < n_mapped; i++) {
-        const Range *m = &sorted[i];
-
-        if (range_is_empty(m) || m->upb < pos) {
-            continue;
-        }
-        if (m->lob > section->upb) {
-            break;
-        }
-        if (m->lob > pos) {
-            range_set_bounds(&gap, pos, m->lob - 1);
-            g_array_append_val(gaps, gap);
-            added++;
-        }
-        if (m->upb >= section->upb) {
-            return added;
-        }
-        pos = m->upb + 1;
-    }
-
-    range_set_bounds(&gap, pos, section->upb);
-    g_array_append_val(gaps, gap);
-    return added + 1;
+    vfio_dma_add_piece(pieces, pos, upb, false, outside);
 }

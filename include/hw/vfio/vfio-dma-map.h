@@ -17,57 +17,16 @@ typedef struct VFIODevice VFIODevice;
 
 /*
  * The memory listener of a VFIO container maps guest RAM and RAM device
- * sections (mmap'ed device BARs, for peer-to-peer DMA) into the host
- * IOMMU through these functions, which keep a record of every range they
- * map, skip or fail to map:
- *
- * - A RAM device section is trimmed inward to the mapping granule, the
- *   larger of the IOMMU's minimum page and the host page; what remains
- *   inside the usable IOVA ranges is mapped.  What is left out, and maps
- *   that fail, are reported with warn_report() once per container, memory
- *   region and cause, when the listener commits.  Failures are not fatal.
- * - Guest RAM keeps the strict policy: a failed map is an error for the
- *   caller.
- * - Removing a section unmaps exactly the ranges recorded as mapped for
- *   it, and nothing else.
+ * sections (mmap'ed device memory, for peer-to-peer DMA) through these
+ * functions, which record every range they map, leave out or fail to
+ * map.  Removing a section unmaps exactly what was recorded as mapped.
+ * A RAM device section is mapped as far as it can be, and nothing about
+ * it is fatal; guest RAM must be mapped whole.
  */
 
-typedef struct VFIODMATracker VFIODMATracker;
-
-/**
- * vfio_dma_tracker_new: per-container state of the DMA mapping record
- *
- * @bcontainer: the container being created.
- *
- * Returns: the state; free it with vfio_dma_tracker_free().
- */
-VFIODMATracker *vfio_dma_tracker_new(VFIOContainerBase *bcontainer);
-
-/**
- * vfio_dma_tracker_free: free the state of a container
- *
- * @tracker: the state, or NULL.
- */
-void vfio_dma_tracker_free(VFIODMATracker *tracker);
-
-/**
- * vfio_dma_tracker_record: the record of a container's DMA mappings
- *
- * @bcontainer: the container.
- *
- * Returns: the record, for introspection; it must not be modified.
- */
-VFIODMARecord *vfio_dma_tracker_record(VFIOContainerBase *bcontainer);
-
-/**
- * vfio_dma_tracker_next: walk the containers
- *
- * @bcontainer: a container, or NULL to start the walk.
- *
- * Returns: the container created after @bcontainer, or the first one if
- * @bcontainer is NULL; NULL at the end.
- */
-VFIOContainerBase *vfio_dma_tracker_next(VFIOContainerBase *bcontainer);
+/* Set up and tear down the record of a container */
+void vfio_dma_init(VFIOContainerBase *bcontainer);
+void vfio_dma_cleanup(VFIOContainerBase *bcontainer);
 
 /**
  * vfio_dma_map_section: map a RAM or RAM device section, and record it
@@ -88,30 +47,26 @@ bool vfio_dma_map_section(VFIOContainerBase *bcontainer,
  * @bcontainer: the container.
  * @section: the section being removed.
  *
- * Unmaps exactly the ranges recorded as mapped for @section, and forgets
- * every range recorded for it.  A failed unmap is reported and the range
- * stays in the record, since the IOMMU still holds it.
+ * A failed unmap is reported; the range stays in the record, since the
+ * host still holds it.
  */
 void vfio_dma_unmap_section(VFIOContainerBase *bcontainer,
                             MemoryRegionSection *section);
 
-/**
- * vfio_dma_listener_commit: the commit hook of the VFIO memory listener
- *
- * @listener: the container's listener.
- *
- * Prints the warnings collected since the last commit.
- */
+/* The commit hook of the listener: prints what was collected to report */
 void vfio_dma_listener_commit(MemoryListener *listener);
 
-/**
- * vfio_dma_forget_device: forget the warnings given about a device
- *
- * @vbasedev: a device being detached.
- *
- * A device plugged in later, even in the same place, is warned about
- * again.
- */
+/* Forget what was reported of a device being detached */
 void vfio_dma_forget_device(VFIODevice *vbasedev);
+
+/**
+ * vfio_dma_describe: what backs a recorded range, for people
+ *
+ * @mr: the range's MemoryRegion.
+ *
+ * Returns: "guest RAM (pc.ram)", "vfio-pci 'nic0' (0000:01:00.0) BAR 0",
+ * or the region's name; the caller frees it.
+ */
+char *vfio_dma_describe(const MemoryRegion *mr);
 
 #endif /* HW_VFIO_VFIO_DMA_MAP_H */

@@ -151,6 +151,87 @@ char **vfio_emu_qtest_take_stderr(VfioEmuQTest *t)
     return (char **)g_ptr_array_free(g_steal_pointer(&out), false);
 }
 
+char **vfio_emu_qtest_take_messages(VfioEmuQTest *t)
+{
+    g_auto(GStrv) lines = vfio_emu_qtest_take_stderr(t);
+    g_autoptr(GPtrArray) out = g_ptr_array_new();
+    GString *msg = NULL;
+    int i;
+
+    for (i = 0; lines[i]; i++) {
+        if (g_regex_match_simple("^\\[[RSI] \\+", lines[i], 0, 0)) {
+            continue;       /* the qtest log */
+        }
+        if (msg && !g_str_has_prefix(lines[i], "qemu-system-")) {
+            g_string_append_printf(msg, "\n%s", lines[i]);
+            continue;
+        }
+        if (msg) {
+            g_ptr_array_add(out, g_string_free(msg, false));
+        }
+        msg = g_string_new(lines[i]);
+    }
+    if (msg) {
+        g_ptr_array_add(out, g_string_free(msg, false));
+    }
+    g_ptr_array_add(out, NULL);
+    return (char **)g_ptr_array_free(g_steal_pointer(&out), false);
+}
+
+void vfio_emu_qtest_warning_clear(VfioEmuQWarning *w)
+{
+    g_free(w->device);
+    g_free(w->region);
+    g_free(w->size);
+    g_free(w->cause);
+    g_free(w->ranges);
+    g_free(w->iommu_page);
+    g_free(w->host_page);
+    g_free(w->iova_ranges);
+    g_free(w->hint);
+    memset(w, 0, sizeof(*w));
+}
+
+bool vfio_emu_qtest_parse_warning(const char *msg, VfioEmuQWarning *w)
+{
+    g_autoptr(GRegex) head = g_regex_new(
+        "^qemu-system-[^:]*: warning: (.*) ((BAR [0-5])|region [^:]*): "
+        "([0-9.]+ [KMGTPE]?i?B) not DMA-mapped: (.*)$", 0, 0, NULL);
+    g_autoptr(GRegex) where = g_regex_new(
+        "^Guest-physical (.*), IOMMU page ([0-9.]+ [KMGTPE]?i?B), host page "
+        "([0-9.]+ [KMGTPE]?i?B)\\.$", 0, 0, NULL);
+    g_auto(GStrv) lines = g_strsplit(msg, "\n", -1);
+    g_autoptr(GMatchInfo) m = NULL;
+    int i;
+
+    memset(w, 0, sizeof(*w));
+    if (!g_regex_match(head, lines[0], 0, &m)) {
+        return false;
+    }
+    w->device = g_match_info_fetch(m, 1);
+    w->region = g_match_info_fetch(m, 2);
+    w->size = g_match_info_fetch(m, 4);
+    w->cause = g_match_info_fetch(m, 5);
+    for (i = 1; lines[i]; i++) {
+        g_autoptr(GMatchInfo) mw = NULL;
+
+        if (g_regex_match(where, lines[i], 0, &mw)) {
+            w->ranges = g_match_info_fetch(mw, 1);
+            w->iommu_page = g_match_info_fetch(mw, 2);
+            w->host_page = g_match_info_fetch(mw, 3);
+        } else if (g_str_has_prefix(lines[i], "Usable IOVA ranges: ")) {
+            w->iova_ranges = g_strndup(lines[i] + 20, strlen(lines[i]) - 21);
+        } else if (g_str_has_prefix(lines[i], "Hint: ")) {
+            w->hint = g_strdup(lines[i] + 6);
+        }
+    }
+    if (!w->ranges || !w->hint) {
+        vfio_emu_qtest_warning_clear(w);
+        return false;
+    }
+    return true;
+}
+
 static void program_root_port(VfioEmuQTest *t, VfioEmuQDev *d)
 {
     g_autofree QPCIDevice *rp = NULL;
@@ -986,19 +1067,21 @@ void vfio_emu_qtest_check_hmp(VfioEmuQTest *t, QList *mappings)
         g_autofree char *want = NULL;
 
         if (qdict_haskey(e, "reason")) {
-            state = g_strdup_printf("skipped (%s)",
-                                    qdict_get_str(e, "reason"));
+            state = g_strdup_printf("skipped: %s",
+                                    strcmp(qdict_get_str(e, "reason"),
+                                           "unaligned") ? "outside IOVA"
+                                                        : "unaligned");
         } else if (qdict_haskey(e, "errno")) {
-            state = g_strdup_printf("failed (%s)",
-                                    qdict_get_str(e, "error"));
+            state = g_strdup_printf("failed: %s", qdict_get_str(e, "error"));
         } else {
-            state = g_strdup("mapped");
+            state = g_strdup(qdict_get_str(e, "state"));
         }
-        want = g_strdup_printf("  0x%016" PRIx64 " 0x%016" PRIx64
-                               " %10s %-3s %-28s %s", iova, iova + size - 1,
-                               hsize, qdict_get_bool(e, "read-only") ?
+        want = g_strdup_printf("  0x%012" PRIx64 " %8s %-2s %-25s %s",
+                               iova, hsize, qdict_get_bool(e, "read-only") ?
                                "r" : "rw", state,
                                qdict_get_str(e, "backing"));
+        /* it fits in 100 columns, unless names are long */
+        g_assert_cmpint(strlen(want), <=, 100);
         for (i = 0; lines[i]; i++) {
             if (!used[i] && !strcmp(lines[i], want)) {
                 used[i] = true;

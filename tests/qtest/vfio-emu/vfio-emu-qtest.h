@@ -110,6 +110,35 @@ void vfio_emu_qtest_capture_stderr(VfioEmuQTest *t);
 char **vfio_emu_qtest_take_stderr(VfioEmuQTest *t);
 
 /*
+ * The messages QEMU wrote to stderr since the previous call, one string
+ * each: a line that starts with the program's name, and the lines that
+ * continue it (hints), joined with "\n".  The qtest log is left out.
+ */
+char **vfio_emu_qtest_take_messages(VfioEmuQTest *t);
+
+/*
+ * The parts of a warning about device memory that is not DMA-mapped:
+ * "DEVICE REGION: SIZE not DMA-mapped: CAUSE", then the guest-physical
+ * RANGES with the IOMMU and host page sizes, and a HINT.  This is the
+ * one place that knows the wording.
+ */
+typedef struct VfioEmuQWarning {
+    char *device;       /* "vfio-pci 'vfio0' (0000:01:00.0)" */
+    char *region;       /* "BAR 0" */
+    char *size;         /* "60 KiB" */
+    char *cause;        /* "not aligned to 64 KiB pages" */
+    char *ranges;       /* "0x4000000000-0x4000001fff, ..." */
+    char *iommu_page;   /* "64 KiB" */
+    char *host_page;    /* "4 KiB" */
+    char *iova_ranges;  /* the usable IOVA ranges, if the message says */
+    char *hint;         /* without "Hint: " */
+} VfioEmuQWarning;
+
+/* Parse @msg into @w; false if it is not such a warning */
+bool vfio_emu_qtest_parse_warning(const char *msg, VfioEmuQWarning *w);
+void vfio_emu_qtest_warning_clear(VfioEmuQWarning *w);
+
+/*
  * Run QEMU with the devices and @extra_args as vfio_emu_qtest_start()
  * would, but expecting it to fail: it runs to its exit (if it starts, a
  * QMP "quit" on its stdin ends it).  Returns its exit status (128 + N if a

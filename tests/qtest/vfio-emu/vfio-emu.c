@@ -89,14 +89,18 @@ typedef struct EmuFault {
     uint64_t failed;
 } EmuFault;
 
+/* The kernel versions whose checks differ where the emulation follows them */
+typedef enum EmuKernel {
+    EMU_KERNEL_6_12,            /* wraps are EINVAL */
+    EMU_KERNEL_7_3,             /* wraps are EOVERFLOW (since 6.19) */
+} EmuKernel;
+
 typedef struct EmuConfig {
-    bool has_pgsizes;
     uint64_t pgsizes;
     bool has_ranges;
     GArray *ranges;             /* EmuRange */
     uint64_t dma_entry_limit;
-    bool dma_avail_cap;
-    bool migration_cap;
+    EmuKernel kernel;
     GPtrArray *devices;         /* EmuDeviceCfg */
     GPtrArray *faults;          /* EmuFault */
 } EmuConfig;
@@ -106,6 +110,7 @@ typedef struct EmuDma {
     uint64_t size;
     uint64_t vaddr;
     uint32_t flags;
+    bool vaddr_invalid;         /* VFIO_DMA_UNMAP_FLAG_VADDR */
     char *backing;
 } EmuDma;
 
@@ -116,13 +121,17 @@ typedef struct EmuContainer {
     int iommu_type;             /* 0: not set */
     GArray *dmas;               /* EmuDma, sorted by iova */
     uint64_t dma_avail;
+    bool dirty_tracking;        /* VFIO_IOMMU_DIRTY_PAGES_FLAG_START */
 } EmuContainer;
+
+typedef struct EmuIommufd EmuIommufd;
 
 typedef struct EmuGroup {
     int id;
     bool fd_open;
     int device_fds;
     EmuContainer *container;
+    EmuIommufd *ictx;           /* VFIO_GROUP_SET_CONTAINER with /dev/iommu */
 } EmuGroup;
 
 typedef struct EmuCdev EmuCdev;
@@ -134,6 +143,7 @@ typedef struct EmuDevice {
     int fds;
     int cdev_index;             /* /dev/vfio/devices/vfioN */
     EmuCdev *cdev_bound;        /* the cdev file bound to an iommufd */
+    int *msix_triggers;         /* eventfds of VFIO_DEVICE_SET_IRQS, or -1 */
     uint8_t init_config[EMU_CONFIG_SIZE];
     uint8_t wmask[EMU_CONFIG_SIZE];
 } EmuDevice;
@@ -157,6 +167,7 @@ typedef enum EmuFdKind {
 typedef struct EmuFd {
     EmuFdKind kind;
     void *obj;
+    EmuCdev *compat;            /* a group's device fd bound to an iommufd */
 } EmuFd;
 
 struct VfioEmu {
@@ -215,7 +226,6 @@ static EmuConfig *emu_config_new(void)
     EmuConfig *cfg = g_new0(EmuConfig, 1);
     EmuRange r;
 
-    cfg->has_pgsizes = true;
     cfg->pgsizes = 0x40201000;  /* 4K | 2M | 1G */
     cfg->has_ranges = true;
     cfg->ranges = g_array_new(false, false, sizeof(EmuRange));
@@ -224,8 +234,7 @@ static EmuConfig *emu_config_new(void)
     r = (EmuRange) { 0xfef00000ULL, (1ULL << 48) - 1 };
     g_array_append_val(cfg->ranges, r);
     cfg->dma_entry_limit = 65535;
-    cfg->dma_avail_cap = true;
-    cfg->migration_cap = true;
+    cfg->kernel = EMU_KERNEL_7_3;
     cfg->devices = g_ptr_array_new_with_free_func(emu_device_cfg_free);
     cfg->faults = g_ptr_array_new_with_free_func(emu_fault_free);
     return cfg;
@@ -334,81 +343,117 @@ static bool emu_parse_bar_offset(const char *s, uint32_t *bar, uint32_t *off)
     return true;
 }
 
+/* One [container] key: parse @val into @cfg, or say why not in *@why */
+typedef bool (*EmuContainerKeyFn)(const char *val, EmuConfig *cfg,
+                                  char **why);
+
+static bool emu_key_pgsizes(const char *val, EmuConfig *cfg, char **why)
+{
+    uint64_t v;
+
+    if (!emu_parse_u64(val, &v)) {
+        *why = g_strdup_printf("'%s' is not a number", val);
+        return false;
+    }
+    if (v & 0xfff) {
+        *why = g_strdup_printf("page sizes below 4 KiB (0x%" PRIx64
+                               ") are not supported", v);
+        return false;
+    }
+    cfg->pgsizes = v;
+    return true;
+}
+
+static bool emu_key_ranges(const char *val, EmuConfig *cfg, char **why)
+{
+    g_auto(GStrv) items = NULL;
+    int j;
+
+    g_array_set_size(cfg->ranges, 0);
+    cfg->has_ranges = strcmp(val, "none") != 0;
+    if (!cfg->has_ranges) {
+        return true;
+    }
+    items = g_strsplit(val, ",", -1);
+    for (j = 0; items[j]; j++) {
+        EmuRange r;
+
+        if (!emu_parse_range(g_strstrip(items[j]), &r)) {
+            *why = g_strdup_printf("'%s' is not START-END", items[j]);
+            return false;
+        }
+        if (cfg->ranges->len &&
+            r.start <= g_array_index(cfg->ranges, EmuRange,
+                                     cfg->ranges->len - 1).last) {
+            *why = g_strdup("ranges must be sorted and disjoint");
+            return false;
+        }
+        g_array_append_val(cfg->ranges, r);
+    }
+    if (!cfg->ranges->len) {
+        *why = g_strdup("no range");
+        return false;
+    }
+    return true;
+}
+
+static bool emu_key_dma_entry_limit(const char *val, EmuConfig *cfg,
+                                    char **why)
+{
+    uint64_t v;
+
+    if (!emu_parse_u64(val, &v) || v > UINT32_MAX) {
+        *why = g_strdup_printf("'%s' is not a 32-bit number", val);
+        return false;
+    }
+    cfg->dma_entry_limit = v;
+    return true;
+}
+
+static bool emu_key_kernel(const char *val, EmuConfig *cfg, char **why)
+{
+    if (!strcmp(val, "6.12")) {
+        cfg->kernel = EMU_KERNEL_6_12;
+    } else if (!strcmp(val, "7.3")) {
+        cfg->kernel = EMU_KERNEL_7_3;
+    } else {
+        *why = g_strdup_printf("'%s' is not 6.12 or 7.3", val);
+        return false;
+    }
+    return true;
+}
+
+static const struct {
+    const char *key;
+    EmuContainerKeyFn parse;
+} emu_container_keys[] = {
+    { "iova_pgsizes", emu_key_pgsizes },
+    { "iova_ranges", emu_key_ranges },
+    { "dma_entry_limit", emu_key_dma_entry_limit },
+    { "kernel", emu_key_kernel },
+};
+
 static bool emu_parse_container(GKeyFile *kf, const char *group,
                                 EmuConfig *cfg, char **errmsg)
 {
     g_auto(GStrv) keys = g_key_file_get_keys(kf, group, NULL, NULL);
-    int i;
+    int i, k;
 
     for (i = 0; keys && keys[i]; i++) {
         const char *key = keys[i];
         g_autofree char *raw = g_key_file_get_value(kf, group, key, NULL);
-        const char *val = g_strstrip(raw);
-        uint64_t v;
+        g_autofree char *why = NULL;
 
-        if (!strcmp(key, "iova_pgsizes")) {
-            if (!strcmp(val, "none")) {
-                cfg->has_pgsizes = false;
-                cfg->pgsizes = 0;
-            } else if (!emu_parse_u64(val, &v)) {
-                return emu_key_error(errmsg, group, key,
-                                     "'%s' is not a number or \"none\"", val);
-            } else if (v & 0xfff) {
-                return emu_key_error(errmsg, group, key,
-                                     "page sizes below 4 KiB (0x%" PRIx64
-                                     ") are not supported", v);
-            } else {
-                cfg->has_pgsizes = true;
-                cfg->pgsizes = v;
+        for (k = 0; k < ARRAY_SIZE(emu_container_keys); k++) {
+            if (!strcmp(key, emu_container_keys[k].key)) {
+                break;
             }
-        } else if (!strcmp(key, "iova_ranges")) {
-            g_array_set_size(cfg->ranges, 0);
-            if (!strcmp(val, "none")) {
-                cfg->has_ranges = false;
-            } else {
-                g_auto(GStrv) items = g_strsplit(val, ",", -1);
-                int j;
-
-                cfg->has_ranges = true;
-                for (j = 0; items[j]; j++) {
-                    EmuRange r;
-
-                    if (!emu_parse_range(g_strstrip(items[j]), &r)) {
-                        return emu_key_error(errmsg, group, key,
-                                             "'%s' is not START-END",
-                                             items[j]);
-                    }
-                    if (cfg->ranges->len &&
-                        r.start <= g_array_index(cfg->ranges, EmuRange,
-                                                 cfg->ranges->len - 1).last) {
-                        return emu_key_error(errmsg, group, key,
-                                             "ranges must be sorted and "
-                                             "disjoint");
-                    }
-                    g_array_append_val(cfg->ranges, r);
-                }
-                if (!cfg->ranges->len) {
-                    return emu_key_error(errmsg, group, key, "no range");
-                }
-            }
-        } else if (!strcmp(key, "dma_entry_limit")) {
-            if (!emu_parse_u64(val, &v) || v > UINT32_MAX) {
-                return emu_key_error(errmsg, group, key,
-                                     "'%s' is not a 32-bit number", val);
-            }
-            cfg->dma_entry_limit = v;
-        } else if (!strcmp(key, "dma_avail_cap")) {
-            if (!emu_parse_bool(val, &cfg->dma_avail_cap)) {
-                return emu_key_error(errmsg, group, key,
-                                     "'%s' is not a boolean", val);
-            }
-        } else if (!strcmp(key, "migration_cap")) {
-            if (!emu_parse_bool(val, &cfg->migration_cap)) {
-                return emu_key_error(errmsg, group, key,
-                                     "'%s' is not a boolean", val);
-            }
-        } else {
+        }
+        if (k == ARRAY_SIZE(emu_container_keys)) {
             return emu_key_error(errmsg, group, key, "unknown key");
+        }
+        if (!emu_container_keys[k].parse(g_strstrip(raw), cfg, &why)) {
+            return emu_key_error(errmsg, group, key, "%s", why);
         }
     }
     return true;
@@ -1067,6 +1112,13 @@ static void emu_device_build_config(EmuDevice *dev)
         if (cfg->bar[i].size) {
             stl_le_p(c + PCI_BASE_ADDRESS_0 + 4 * i,
                      emu_bar_flags(&cfg->bar[i]));
+            /*
+             * vfio_pci_core_enable() calls pci_enable_device(), which
+             * turns on decoding of the BARs' resources; vfio_config_init()
+             * copies that into the virtual config space.
+             */
+            c[PCI_COMMAND] |= cfg->bar[i].io ? PCI_COMMAND_IO :
+                                               PCI_COMMAND_MEMORY;
         }
     }
     stw_le_p(c + PCI_SUBSYSTEM_VENDOR_ID, cfg->subsys_vendor_id);
@@ -1169,8 +1221,10 @@ static void *emu_caps_add(EmuCaps *caps, size_t size, uint16_t id,
                           uint16_t version)
 {
     struct vfio_info_cap_header *hdr;
-    size_t off = ROUND_UP(caps->buf->len, 8);
+    size_t off = caps->buf->len;
 
+    /* vfio_info_cap_add(): each capability is padded to 8 bytes */
+    size = ROUND_UP(size, 8);
     g_byte_array_set_size(caps->buf, off + size);
     memset(caps->buf->data + off, 0, size);
     hdr = (void *)(caps->buf->data + off);
@@ -1339,6 +1393,57 @@ static int emu_device_get_irq_info(EmuDevice *dev, void *arg)
     return 0;
 }
 
+static void emu_msix_trigger_clear(EmuDevice *dev, uint32_t i)
+{
+    if (dev->msix_triggers[i] >= 0) {
+        syscall(SYS_close, dev->msix_triggers[i]);
+        dev->msix_triggers[i] = -1;
+    }
+}
+
+/*
+ * vfio_pci_set_msi_trigger(), vfio_msi_set_block(): eventfds become the
+ * vectors' triggers (-1 clears one; count 0 with DATA_NONE disables all),
+ * DATA_NONE and DATA_BOOL fire them.  Interrupts of the device itself
+ * never fire.
+ */
+static void emu_msix_set_block(EmuDevice *dev, struct vfio_irq_set *hdr,
+                               const uint8_t *data)
+{
+    uint32_t type = hdr->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
+    uint64_t one = 1;
+    uint32_t i;
+
+    if (!dev->msix_triggers) {
+        dev->msix_triggers = g_new(int, dev->cfg->msix_entries);
+        for (i = 0; i < dev->cfg->msix_entries; i++) {
+            dev->msix_triggers[i] = -1;
+        }
+    }
+    if (type == VFIO_IRQ_SET_DATA_NONE && !hdr->count) {
+        for (i = 0; i < dev->cfg->msix_entries; i++) {
+            emu_msix_trigger_clear(dev, i);
+        }
+        return;
+    }
+    for (i = hdr->start; i < hdr->start + hdr->count; i++) {
+        if (type == VFIO_IRQ_SET_DATA_EVENTFD) {
+            int32_t efd = ldl_he_p(data + 4 * (i - hdr->start));
+
+            emu_msix_trigger_clear(dev, i);
+            if (efd >= 0) {
+                dev->msix_triggers[i] = fcntl(efd, F_DUPFD_CLOEXEC, 0);
+            }
+        } else if (dev->msix_triggers[i] >= 0 &&
+                   (type == VFIO_IRQ_SET_DATA_NONE || data[i - hdr->start])) {
+            if (syscall(SYS_write, dev->msix_triggers[i], &one,
+                        sizeof(one)) != sizeof(one)) {
+                /* a full eventfd counter: the interrupt is pending anyway */
+            }
+        }
+    }
+}
+
 static int emu_device_set_irqs(EmuDevice *dev, void *arg)
 {
     struct vfio_irq_set hdr;
@@ -1378,7 +1483,9 @@ static int emu_device_set_irqs(EmuDevice *dev, void *arg)
         action != VFIO_IRQ_SET_ACTION_TRIGGER) {
         return -ENOTTY;
     }
-    /* Interrupts never fire; nothing to record. */
+    if (hdr.index == VFIO_PCI_MSIX_IRQ_INDEX) {
+        emu_msix_set_block(dev, &hdr, (uint8_t *)arg + minsz);
+    }
     return 0;
 }
 
@@ -1412,7 +1519,7 @@ static int emu_device_ioctl(VfioEmu *emu, EmuDevice *dev,
 
 static uint64_t emu_min_pgsize(VfioEmu *emu)
 {
-    uint64_t bitmap = emu->cfg->has_pgsizes ? emu->cfg->pgsizes : 0;
+    uint64_t bitmap = emu->cfg->pgsizes;
 
     return bitmap ? bitmap & -bitmap : 4096;
 }
@@ -1543,40 +1650,32 @@ static void emu_group_detach(VfioEmu *emu, EmuGroup *g)
 
 static int emu_get_iommu_info(VfioEmu *emu, EmuContainer *c, void *arg)
 {
-    struct vfio_iommu_type1_info info;
+    struct vfio_iommu_type1_info info = { 0 };
     size_t minsz = offsetofend(struct vfio_iommu_type1_info, iova_pgsizes);
-    size_t capsz = offsetofend(struct vfio_iommu_type1_info, cap_offset);
     EmuConfig *cfg = emu->cfg;
     EmuCaps caps = { .buf = g_byte_array_new() };
+    struct vfio_iommu_type1_info_cap_migration *mig;
+    struct vfio_iommu_type1_info_dma_avail *avail;
 
+    /* vfio_iommu_type1_get_info() */
     memcpy(&info, arg, minsz);
     if (info.argsz < minsz) {
         g_byte_array_unref(caps.buf);
         return -EINVAL;
     }
-    if (info.argsz >= capsz) {
-        minsz = capsz;
-        info.cap_offset = 0;
-    }
-    info.flags = cfg->has_pgsizes ? VFIO_IOMMU_INFO_PGSIZES : 0;
-    info.iova_pgsizes = cfg->has_pgsizes ? cfg->pgsizes : 0;
+    minsz = MIN(info.argsz, sizeof(info));
+    info.flags = VFIO_IOMMU_INFO_PGSIZES;
+    info.iova_pgsizes = cfg->pgsizes;
 
-    if (cfg->migration_cap) {
-        struct vfio_iommu_type1_info_cap_migration *mig;
-
-        mig = emu_caps_add(&caps, sizeof(*mig),
-                           VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, 1);
-        mig->flags = 0;
-        mig->pgsize_bitmap = emu_min_pgsize(emu);
-        mig->max_dirty_bitmap_size = ROUND_UP((uint64_t)INT_MAX, 64) / 8;
-    }
-    if (cfg->dma_avail_cap) {
-        struct vfio_iommu_type1_info_dma_avail *avail;
-
-        avail = emu_caps_add(&caps, sizeof(*avail),
-                             VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1);
-        avail->avail = c->dma_avail;
-    }
+    /* vfio_iommu_migration_build_caps(), then the DMA-avail capability */
+    mig = emu_caps_add(&caps, sizeof(*mig),
+                       VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, 1);
+    mig->flags = 0;
+    mig->pgsize_bitmap = emu_min_pgsize(emu);
+    mig->max_dirty_bitmap_size = ROUND_UP((uint64_t)INT_MAX, 64) / 8;
+    avail = emu_caps_add(&caps, sizeof(*avail),
+                         VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1);
+    avail->avail = c->dma_avail;
     if (cfg->has_ranges) {
         struct vfio_iommu_type1_info_cap_iova_range *cap;
         int i, n = cfg->ranges->len;
@@ -1600,6 +1699,72 @@ static int emu_get_iommu_info(VfioEmu *emu, EmuContainer *c, void *arg)
     return 0;
 }
 
+/*
+ * Would pin_user_pages() (or, for a BAR mmap, follow_fault_pfn()) accept
+ * [vaddr, vaddr + size)?  Every page must be in a VMA that allows the
+ * access (VM_WRITE for a writable mapping, else VM_READ); a BAR mmap must
+ * have its device's memory decoding on, as vfio_pci_mmap_huge_fault()
+ * gives SIGBUS otherwise.
+ */
+static bool emu_vaddr_pin_ok(VfioEmu *emu, uint64_t vaddr, uint64_t size,
+                             bool write)
+{
+    g_autofree char *maps = NULL;
+    g_auto(GStrv) lines = NULL;
+    uint64_t pos = vaddr, end = vaddr + size;
+    int i;
+
+    if (!g_file_get_contents("/proc/self/maps", &maps, NULL, NULL)) {
+        return emu_vaddr_mapped(vaddr, size);
+    }
+    lines = g_strsplit(maps, "\n", -1);
+    for (i = 0; lines[i] && pos < end; i++) {
+        unsigned long long lo, hi;
+        char perms[5];
+
+        if (sscanf(lines[i], "%llx-%llx %4s", &lo, &hi, perms) != 3 ||
+            hi <= pos) {
+            continue;
+        }
+        if (lo > pos || perms[write ? 1 : 0] == '-') {
+            return false;
+        }
+        pos = hi;
+    }
+    if (pos < end) {
+        return false;
+    }
+    for (i = 0; i < emu->bar_mmaps->len; i++) {
+        EmuBarMmap *r = &g_array_index(emu->bar_mmaps, EmuBarMmap, i);
+        uint16_t cmd = 0;
+
+        if (vaddr >= r->start + r->size || r->start >= end) {
+            continue;
+        }
+        if (emu_raw_pread(r->dev->memfd, &cmd, sizeof(cmd),
+                          VFIO_EMU_REGION_OFFSET(EMU_CONFIG_INDEX) +
+                          PCI_COMMAND) != sizeof(cmd) ||
+            !(le16_to_cpu(cmd) & PCI_COMMAND_MEMORY)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The mapping that overlaps [iova, iova + size), as vfio_find_dma() */
+static EmuDma *emu_dma_find_range(EmuContainer *c, uint64_t iova,
+                                  uint64_t size)
+{
+    guint i = emu_dma_lower_bound(c, iova);
+    EmuDma *d;
+
+    if (i == c->dmas->len) {
+        return NULL;
+    }
+    d = &g_array_index(c->dmas, EmuDma, i);
+    return d->iova <= iova + size - 1 ? d : NULL;
+}
+
 static int emu_do_map(VfioEmu *emu, EmuContainer *c,
                       struct vfio_iommu_type1_dma_map *map,
                       const char *backing)
@@ -1609,23 +1774,51 @@ static int emu_do_map(VfioEmu *emu, EmuContainer *c,
     bool set_vaddr = map->flags & VFIO_DMA_MAP_FLAG_VADDR;
     bool prot = map->flags &
                 (VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE);
-    EmuDma dma;
+    bool wraps = iova + size - 1 < iova || vaddr + size - 1 < vaddr;
+    EmuDma dma, *d;
 
     /* The same checks, in the same order, as vfio_dma_do_map() */
-    if ((prot && set_vaddr) || (!prot && !set_vaddr)) {
-        return -EINVAL;
+    if (emu->cfg->kernel >= EMU_KERNEL_7_3) {
+        /* 6.19 and later: check_add_overflow() first, EOVERFLOW */
+        if (!size) {
+            return -EINVAL;
+        }
+        if (wraps) {
+            return -EOVERFLOW;
+        }
+        if ((prot && set_vaddr) || (!prot && !set_vaddr)) {
+            return -EINVAL;
+        }
+        if ((size | iova | vaddr) & (pgsize - 1)) {
+            return -EINVAL;
+        }
+    } else {
+        if ((prot && set_vaddr) || (!prot && !set_vaddr)) {
+            return -EINVAL;
+        }
+        if (!size || (size | iova | vaddr) & (pgsize - 1)) {
+            return -EINVAL;
+        }
+        if (wraps) {
+            return -EINVAL;
+        }
     }
-    if (!size || (size | iova | vaddr) & (pgsize - 1)) {
-        return -EINVAL;
-    }
-    if (iova + size - 1 < iova || vaddr + size - 1 < vaddr) {
-        return -EINVAL;
-    }
+    d = emu_dma_find_range(c, iova, size);
     if (set_vaddr) {
-        /* VFIO_UPDATE_VADDR is not emulated (and reported absent) */
-        return emu_dma_overlaps(c, iova, iova + size - 1) ? -EINVAL : -ENOENT;
+        /* VFIO_UPDATE_VADDR: a new vaddr for an invalidated mapping */
+        if (!d) {
+            return -ENOENT;
+        }
+        if (!d->vaddr_invalid || d->iova != iova || d->size != size) {
+            return -EINVAL;
+        }
+        d->vaddr = vaddr;
+        d->vaddr_invalid = false;
+        g_free(d->backing);
+        d->backing = g_strdup(backing);
+        return 0;
     }
-    if (emu_dma_overlaps(c, iova, iova + size - 1)) {
+    if (d) {
         return -EEXIST;
     }
     if (!c->dma_avail) {
@@ -1634,8 +1827,9 @@ static int emu_do_map(VfioEmu *emu, EmuContainer *c,
     if (!emu_iova_valid(emu, iova, iova + size - 1)) {
         return -EINVAL;
     }
-    /* Pinning fails for a range that is not (all) mapped */
-    if (!emu_vaddr_mapped(vaddr, size)) {
+    /* vfio_pin_map_dma(): pinning fails with EFAULT */
+    if (!emu_vaddr_pin_ok(emu, vaddr, size,
+                          map->flags & VFIO_DMA_MAP_FLAG_WRITE)) {
         return -EFAULT;
     }
 
@@ -1687,7 +1881,7 @@ static int emu_map_dma(VfioEmu *emu, EmuContainer *c, void *arg)
 
 static int emu_do_unmap(VfioEmu *emu, EmuContainer *c,
                         struct vfio_iommu_type1_dma_unmap *unmap,
-                        uint64_t *unmapped)
+                        struct vfio_bitmap *bitmap, uint64_t *unmapped)
 {
     uint64_t pgsize = emu_min_pgsize(emu);
     uint64_t iova = unmap->iova, size = unmap->size, end;
@@ -1695,6 +1889,9 @@ static int emu_do_unmap(VfioEmu *emu, EmuContainer *c,
     bool v2 = c->iommu_type == VFIO_TYPE1v2_IOMMU;
     EmuDma *d;
     guint i;
+
+    bool invalidate_vaddr = unmap->flags & VFIO_DMA_UNMAP_FLAG_VADDR;
+    guint first;
 
     *unmapped = 0;
     /* The same checks, in the same order, as vfio_dma_do_unmap() */
@@ -1706,16 +1903,16 @@ static int emu_do_unmap(VfioEmu *emu, EmuContainer *c,
             return -EINVAL;
         }
         size = UINT64_MAX;
-    } else if (!size || size & (pgsize - 1) || iova + size - 1 < iova) {
+    } else if (!size || size & (pgsize - 1)) {
         return -EINVAL;
+    } else if (iova + size - 1 < iova) {
+        return emu->cfg->kernel >= EMU_KERNEL_7_3 ? -EOVERFLOW : -EINVAL;
     }
     if (unmap->flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) {
-        /* dirty tracking is never started here */
-        return -EINVAL;
-    }
-    if (unmap->flags & VFIO_DMA_UNMAP_FLAG_VADDR) {
-        /* VFIO_UPDATE_VADDR is not emulated (and reported absent) */
-        return -EINVAL;
+        /* the bitmap's page size must be the IOMMU's smallest */
+        if (!c->dirty_tracking || bitmap->pgsize != pgsize) {
+            return -EINVAL;
+        }
     }
 
     end = iova + size;     /* may wrap to 0 for UNMAP_ALL: use last */
@@ -1730,7 +1927,7 @@ static int emu_do_unmap(VfioEmu *emu, EmuContainer *c,
         }
     }
 
-    i = emu_dma_lower_bound(c, iova);
+    i = first = emu_dma_lower_bound(c, iova);
     while (i < c->dmas->len) {
         d = &g_array_index(c->dmas, EmuDma, i);
         if (d->iova > iova + size - 1) {
@@ -1738,6 +1935,30 @@ static int emu_do_unmap(VfioEmu *emu, EmuContainer *c,
         }
         if (!v2 && iova > d->iova) {
             break;
+        }
+        if (invalidate_vaddr) {
+            /* Invalidated twice: undo this call's invalidations */
+            if (d->vaddr_invalid) {
+                while (first < i) {
+                    g_array_index(c->dmas, EmuDma, first++).vaddr_invalid =
+                        false;
+                }
+                *unmapped = 0;
+                return -EINVAL;
+            }
+            d->vaddr_invalid = true;
+            *unmapped += d->size;
+            i++;
+            continue;
+        }
+        if (unmap->flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) {
+            /* No page is pinned by a vendor driver: all of it is dirty */
+            uint64_t first_bit = (d->iova - iova) / pgsize;
+            uint64_t nbits = d->size / pgsize, b;
+
+            for (b = first_bit; b < first_bit + nbits; b++) {
+                ((uint8_t *)(uintptr_t)bitmap->data)[b / 8] |= 1 << (b % 8);
+            }
         }
         *unmapped += d->size;
         g_array_remove_index(c->dmas, i);
@@ -1753,14 +1974,23 @@ static int emu_unmap_dma(VfioEmu *emu, EmuContainer *c, void *arg)
     uint32_t mask = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP |
                     VFIO_DMA_UNMAP_FLAG_VADDR | VFIO_DMA_UNMAP_FLAG_ALL;
     g_autoptr(GPtrArray) backings = g_ptr_array_new();
+    struct vfio_bitmap bitmap = { 0 };
     uint64_t unmapped = 0;
     int ret, injected = 0;
 
     memcpy(&unmap, arg, minsz);
+    /* vfio_iommu_type1_unmap_dma() */
     if (unmap.argsz < minsz || unmap.flags & ~mask ||
         ((unmap.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) &&
          (unmap.flags & (VFIO_DMA_UNMAP_FLAG_ALL |
                          VFIO_DMA_UNMAP_FLAG_VADDR)))) {
+        ret = -EINVAL;
+    } else if ((unmap.flags & VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP) &&
+               (unmap.argsz < minsz + sizeof(bitmap) ||
+                (memcpy(&bitmap, (uint8_t *)arg + minsz, sizeof(bitmap)),
+                 !bitmap.pgsize || !bitmap.data ||
+                 bitmap.size < DIV_ROUND_UP(unmap.size / bitmap.pgsize,
+                                            64) * 8))) {
         ret = -EINVAL;
     } else {
         bool all = unmap.flags & VFIO_DMA_UNMAP_FLAG_ALL;
@@ -1778,7 +2008,8 @@ static int emu_unmap_dma(VfioEmu *emu, EmuContainer *c, void *arg)
         }
         injected = emu_check_faults(emu, EMU_FAULT_UNMAP, unmap.iova,
                                     unmap.size, backings);
-        ret = injected ? -injected : emu_do_unmap(emu, c, &unmap, &unmapped);
+        ret = injected ? -injected :
+              emu_do_unmap(emu, c, &unmap, &bitmap, &unmapped);
     }
 
     emu_log(emu, "op=UNMAP container=%d iova=0x%" PRIx64 " size=0x%" PRIx64
@@ -1797,6 +2028,73 @@ static int emu_unmap_dma(VfioEmu *emu, EmuContainer *c, void *arg)
     return 0;
 }
 
+/* vfio_iommu_type1_dirty_pages() */
+static int emu_dirty_pages(VfioEmu *emu, EmuContainer *c, void *arg)
+{
+    struct vfio_iommu_type1_dirty_bitmap dirty;
+    size_t minsz = offsetofend(struct vfio_iommu_type1_dirty_bitmap, flags);
+    uint32_t mask = VFIO_IOMMU_DIRTY_PAGES_FLAG_START |
+                    VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP |
+                    VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP;
+    struct vfio_iommu_type1_dirty_bitmap_get range;
+    uint64_t pgsize = emu_min_pgsize(emu), b;
+    guint i;
+
+    if (c->iommu_type != VFIO_TYPE1v2_IOMMU) {
+        return -EACCES;
+    }
+    memcpy(&dirty, arg, minsz);
+    if (dirty.argsz < minsz || dirty.flags & ~mask) {
+        return -EINVAL;
+    }
+    /* only one flag at a time */
+    if (!dirty.flags || (dirty.flags & (dirty.flags - 1))) {
+        return -EINVAL;
+    }
+    if (dirty.flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_START) {
+        c->dirty_tracking = true;
+        return 0;
+    }
+    if (dirty.flags & VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP) {
+        c->dirty_tracking = false;
+        return 0;
+    }
+    if (dirty.argsz < minsz + sizeof(range)) {
+        return -EINVAL;
+    }
+    memcpy(&range, (uint8_t *)arg + minsz, sizeof(range));
+    if (!range.size || range.iova + range.size - 1 < range.iova ||
+        !range.bitmap.pgsize || !range.bitmap.data ||
+        range.bitmap.size < DIV_ROUND_UP(range.size / range.bitmap.pgsize,
+                                         64) * 8) {
+        return -EINVAL;
+    }
+    if (range.bitmap.pgsize != pgsize || range.iova & (pgsize - 1) ||
+        range.size & (pgsize - 1)) {
+        return -EINVAL;
+    }
+    if (!c->dirty_tracking) {
+        return -EINVAL;
+    }
+    /* Only whole mappings, all of whose pages are dirty */
+    for (i = emu_dma_lower_bound(c, range.iova); i < c->dmas->len; i++) {
+        EmuDma *d = &g_array_index(c->dmas, EmuDma, i);
+
+        if (d->iova > range.iova + range.size - 1) {
+            break;
+        }
+        if (d->iova < range.iova ||
+            d->iova + d->size > range.iova + range.size) {
+            return -EINVAL;
+        }
+        for (b = (d->iova - range.iova) / pgsize;
+             b < (d->iova + d->size - range.iova) / pgsize; b++) {
+            ((uint8_t *)(uintptr_t)range.bitmap.data)[b / 8] |= 1 << (b % 8);
+        }
+    }
+    return 0;
+}
+
 static int emu_container_ioctl(VfioEmu *emu, EmuContainer *c,
                                unsigned long request, void *arg)
 {
@@ -1811,7 +2109,9 @@ static int emu_container_ioctl(VfioEmu *emu, EmuContainer *c,
         case VFIO_TYPE1v2_IOMMU:
         case VFIO_UNMAP_ALL:
             return 1;
+        case VFIO_UPDATE_VADDR:
         case VFIO_DMA_CC_IOMMU:
+            /* vfio_iommu_type1_check_extension(), once the IOMMU is set */
             return c->iommu_type ? 1 : 0;
         default:
             return 0;
@@ -1840,7 +2140,7 @@ static int emu_container_ioctl(VfioEmu *emu, EmuContainer *c,
     case VFIO_IOMMU_UNMAP_DMA:
         return emu_unmap_dma(emu, c, arg);
     case VFIO_IOMMU_DIRTY_PAGES:
-        return c->iommu_type == VFIO_TYPE1v2_IOMMU ? -EINVAL : -EACCES;
+        return emu_dirty_pages(emu, c, arg);
     default:
         return -ENOTTY;
     }
@@ -1849,6 +2149,24 @@ static int emu_container_ioctl(VfioEmu *emu, EmuContainer *c,
 /*
  * Groups
  */
+
+/* A group set to an iommufd context: in the iommufd section below */
+static void emu_compat_group_set(VfioEmu *emu, EmuGroup *g,
+                                 EmuIommufd *ictx);
+static void emu_compat_group_unset(VfioEmu *emu, EmuGroup *g);
+static int emu_compat_device_open(VfioEmu *emu, EmuGroup *g, EmuDevice *dev,
+                                  EmuCdev **out);
+static void emu_compat_device_close(VfioEmu *emu, EmuCdev *cd);
+
+/* The group leaves its container or iommufd context */
+static void emu_group_unset(VfioEmu *emu, EmuGroup *g)
+{
+    if (g->container) {
+        emu_group_detach(emu, g);
+    } else if (g->ictx) {
+        emu_compat_group_unset(emu, g);
+    }
+}
 
 static EmuFd *emu_fd_lookup(VfioEmu *emu, int fd)
 {
@@ -1876,10 +2194,12 @@ static int emu_group_get_device_fd(VfioEmu *emu, EmuGroup *g,
                                    const char *name)
 {
     EmuDevice *dev = NULL;
+    EmuCdev *compat = NULL;
     EmuFd *f;
-    int i, fd;
+    int i, fd, ret;
 
-    if (!g->container || !g->container->iommu_type) {
+    /* vfio_group_has_iommu(); a container needs its IOMMU driver set */
+    if (!g->ictx && (!g->container || !g->container->iommu_type)) {
         return -EINVAL;
     }
     for (i = 0; i < emu->devices->len; i++) {
@@ -1901,9 +2221,17 @@ static int emu_group_get_device_fd(VfioEmu *emu, EmuGroup *g,
         close(fd);
         return -EIO;
     }
+    if (g->ictx) {
+        ret = emu_compat_device_open(emu, g, dev, &compat);
+        if (ret) {
+            close(fd);
+            return ret;
+        }
+    }
     f = g_new0(EmuFd, 1);
     f->kind = EMU_FD_DEVICE;
     f->obj = dev;
+    f->compat = compat;
     g_hash_table_insert(emu->fds, GINT_TO_POINTER(fd), f);
     dev->fds++;
     g->device_fds++;
@@ -1924,7 +2252,8 @@ static int emu_group_ioctl(VfioEmu *emu, EmuGroup *g, unsigned long request,
             return -EINVAL;
         }
         status.flags = VFIO_GROUP_FLAGS_VIABLE |
-                       (g->container ? VFIO_GROUP_FLAGS_CONTAINER_SET : 0);
+                       (g->container || g->ictx ?
+                        VFIO_GROUP_FLAGS_CONTAINER_SET : 0);
         memcpy(arg, &status, minsz);
         return 0;
     }
@@ -1937,8 +2266,16 @@ static int emu_group_ioctl(VfioEmu *emu, EmuGroup *g, unsigned long request,
         if (!f) {
             return fcntl(cfd, F_GETFD) < 0 ? -EBADF : -EINVAL;
         }
-        if (f->kind != EMU_FD_CONTAINER || g->container) {
+        if (g->container || g->ictx) {
             return -EINVAL;
+        }
+        /* iommufd_ctx_from_file(): the VFIO compat ioctls of /dev/iommu */
+        if (f->kind == EMU_FD_IOMMUFD) {
+            emu_compat_group_set(emu, g, f->obj);
+            return 0;
+        }
+        if (f->kind != EMU_FD_CONTAINER) {
+            return -EBADFD;
         }
         g->container = f->obj;
         g->container->ngroups++;
@@ -1947,13 +2284,13 @@ static int emu_group_ioctl(VfioEmu *emu, EmuGroup *g, unsigned long request,
         return 0;
     }
     case VFIO_GROUP_UNSET_CONTAINER:
-        if (!g->container) {
+        if (!g->container && !g->ictx) {
             return -EINVAL;
         }
         if (g->device_fds) {
             return -EBUSY;
         }
-        emu_group_detach(emu, g);
+        emu_group_unset(emu, g);
         return 0;
     case VFIO_GROUP_GET_DEVICE_FD: {
         char name[256];
@@ -1969,8 +2306,8 @@ static int emu_group_ioctl(VfioEmu *emu, EmuGroup *g, unsigned long request,
 /*
  * iommufd: /dev/iommu contexts, their objects and the device cdevs
  *
- * Each ioctl makes the checks of the kernel's iommufd (Linux 6.12) in its
- * order; the comments name the kernel function a group of checks stands
+ * Each ioctl makes the checks of the kernel's iommufd (Linux 6.12 and 7.3)
+ * in its order; the comments name the kernel function a group of checks stands
  * for.  An IOAS keeps its mappings in an EmuContainer, so that the state
  * files show them like a type1 container's.
  */
@@ -1991,6 +2328,7 @@ struct EmuObj {
     EmuContainer *ioas;         /* IOAS, HWPT: the IOAS's mapping table */
     EmuObj *parent;             /* HWPT: its IOAS */
     bool auto_domain;           /* HWPT made by attaching to an IOAS */
+    bool no_large_pages;        /* IOAS: VFIO_SET_IOMMU(VFIO_TYPE1_IOMMU) */
     EmuDevice *dev;             /* DEVICE */
 };
 
@@ -1999,7 +2337,9 @@ typedef struct EmuIommufd {
     int id;
     bool fd_open;
     int binds;                  /* bound devices hold the context */
+    int groups;                 /* so do groups set to it (VFIO compat) */
     GHashTable *objs;           /* id -> EmuObj */
+    EmuObj *vfio_ioas;          /* the IOAS of the VFIO compat ioctls */
 } EmuIommufd;
 
 /* An open of /dev/vfio/devices/vfioN */
@@ -2127,13 +2467,14 @@ static bool emu_ioas_iova_usable(VfioEmu *emu, EmuIommufd *ictx,
  * BAR mmap: the kernel's vfio-pci maps BARs as PFNMAP VMAs, which
  * pin_user_pages() refuses with EFAULT.
  */
-static bool emu_vaddr_pinnable(VfioEmu *emu, uint64_t vaddr, uint64_t size)
+static bool emu_vaddr_pinnable(VfioEmu *emu, uint64_t vaddr, uint64_t size,
+                               bool write)
 {
     uint64_t start = vaddr & ~(emu->page_size - 1);
     uint64_t end = ROUND_UP(vaddr + size, emu->page_size);
     int i;
 
-    if (!emu_vaddr_mapped(start, end - start)) {
+    if (!emu_vaddr_pin_ok(emu, start, end - start, write)) {
         return false;
     }
     for (i = 0; i < emu->bar_mmaps->len; i++) {
@@ -2181,7 +2522,8 @@ static int emu_ioas_add_domain(VfioEmu *emu, EmuObj *ioas)
     for (i = 0; i < dmas->len; i++) {
         EmuDma *d = &g_array_index(dmas, EmuDma, i);
 
-        if (!emu_vaddr_pinnable(emu, d->vaddr, d->size)) {
+        if (!emu_vaddr_pinnable(emu, d->vaddr, d->size,
+                                d->flags & VFIO_DMA_MAP_FLAG_WRITE)) {
             return -EFAULT;
         }
     }
@@ -2381,7 +2723,7 @@ static void emu_iommufd_maybe_release(VfioEmu *emu, EmuIommufd *ictx)
     bool changed = false;
     int i;
 
-    if (ictx->fd_open || ictx->binds) {
+    if (ictx->fd_open || ictx->binds || ictx->groups) {
         return;
     }
     objs = emu_obj_list(ictx);
@@ -2421,6 +2763,9 @@ static int emu_iommufd_destroy(VfioEmu *emu, EmuIommufd *ictx, EmuUcmd *u)
     }
     switch (o->type) {
     case EMU_OBJ_IOAS:
+        if (ictx->vfio_ioas == o) {
+            ictx->vfio_ioas = NULL;
+        }
         id = o->ioas->id;
         dropped = emu_ioas_free_table(emu, o->ioas);
         emu_obj_remove(ictx, o);
@@ -2665,7 +3010,8 @@ static int emu_ioas_do_map(VfioEmu *emu, EmuIommufd *ictx, EmuObj *ioas,
     }
     /* iopt_fill_domains_pages(): pinning, only when there is a domain */
     if (emu_ioas_has_domain(ictx, ioas, false) &&
-        !emu_vaddr_pinnable(emu, uptr, length)) {
+        !emu_vaddr_pinnable(emu, uptr, length,
+                            cmd->flags & IOMMU_IOAS_MAP_WRITEABLE)) {
         return -EFAULT;
     }
 
@@ -2752,7 +3098,31 @@ static int emu_ioas_do_unmap(EmuContainer *c, uint64_t start, uint64_t last,
         *unmapped += d->size;
         g_array_remove_index(c->dmas, i);
     }
-    return *unmapped ? 0 : -ENOENT;
+    /* nothing to unmap is success here; IOMMU_IOAS_UNMAP says ENOENT */
+    return 0;
+}
+
+/* iopt_cut_iova(): split the mapping holding @last so that it ends there */
+static int emu_ioas_cut(VfioEmu *emu, EmuContainer *c, uint64_t last)
+{
+    EmuDma *d = emu_dma_find(c, last), tail;
+    uint64_t head;
+
+    if (!d || d->iova + d->size - 1 == last) {
+        return 0;
+    }
+    head = last + 1 - d->iova;
+    if (head % emu->page_size) {
+        return -EINVAL;
+    }
+    tail = *d;
+    tail.iova += head;
+    tail.vaddr += head;
+    tail.size -= head;
+    tail.backing = vfio_emu_describe_vaddr(emu, tail.vaddr);
+    d->size = head;
+    g_array_insert_val(c->dmas, emu_dma_lower_bound(c, tail.iova), tail);
+    return 0;
 }
 
 static int emu_iommufd_ioas_unmap(VfioEmu *emu, EmuIommufd *ictx,
@@ -2795,9 +3165,9 @@ static int emu_iommufd_ioas_unmap(VfioEmu *emu, EmuIommufd *ictx,
             ret = -injected;
         } else {
             ret = emu_ioas_do_unmap(c, cmd->iova, last, &unmapped);
-            /* iopt_unmap_all(): nothing to unmap is fine */
-            if (all && ret == -ENOENT) {
-                ret = 0;
+            /* iommufd_ioas_unmap(): unless all, nothing is ENOENT */
+            if (!all && !ret && !unmapped) {
+                ret = -ENOENT;
             }
         }
     }
@@ -2851,6 +3221,288 @@ static const EmuIommufdOp emu_iommufd_ops[] = {
                    struct iommu_ioas_unmap, length),
 };
 
+/*
+ * The VFIO compatibility ioctls of /dev/iommu (drivers/iommu/iommufd/
+ * vfio_compat.c): a type1 container over the context's compat IOAS.
+ */
+
+/* iommufd_vfio_compat_ioas_create(): when a group is set to the context */
+static void emu_compat_ioas_create(VfioEmu *emu, EmuIommufd *ictx)
+{
+    EmuObj *ioas;
+
+    if (ictx->vfio_ioas) {
+        return;
+    }
+    ioas = emu_obj_new(ictx, EMU_OBJ_IOAS);
+    ioas->ioas = emu_container_new(emu);
+    ioas->ioas->fd_open = false;
+    ictx->vfio_ioas = ioas;
+    emu_log(emu, "op=IOAS_ALLOC ictx=%d container=%d ioas=%u", ictx->id,
+            ioas->ioas->id, ioas->id);
+}
+
+/* iommufd_get_pagesizes() */
+static uint64_t emu_compat_pgsizes(VfioEmu *emu, EmuIommufd *ictx,
+                                   EmuObj *ioas)
+{
+    uint64_t bitmap = emu_ioas_has_domain(ictx, ioas, false) ?
+                      emu->cfg->pgsizes : UINT64_MAX;
+
+    if (bitmap & (emu->page_size - 1)) {
+        bitmap &= ~(emu->page_size - 1);
+        bitmap |= emu->page_size;
+    }
+    return MAX(bitmap, emu_ioas_alignment(emu, ictx, ioas));
+}
+
+/* iommufd_vfio_iommu_get_info() */
+static int emu_compat_get_info(VfioEmu *emu, EmuIommufd *ictx, void *arg)
+{
+    struct vfio_iommu_type1_info info = { 0 };
+    size_t minsz = offsetofend(struct vfio_iommu_type1_info, iova_pgsizes);
+    EmuCaps caps = { .buf = g_byte_array_new() };
+    struct vfio_iommu_type1_info_dma_avail *avail;
+    struct vfio_iommu_type1_info_cap_iova_range *cap;
+    g_autoptr(GArray) ranges = NULL;
+    EmuObj *ioas = ictx->vfio_ioas;
+    int i;
+
+    memcpy(&info, arg, minsz);
+    if (info.argsz < minsz) {
+        g_byte_array_unref(caps.buf);
+        return -EINVAL;
+    }
+    minsz = MIN(info.argsz, sizeof(info));
+    if (!ioas) {
+        g_byte_array_unref(caps.buf);
+        return -ENODEV;
+    }
+    info.flags = VFIO_IOMMU_INFO_PGSIZES;
+    info.iova_pgsizes = emu_compat_pgsizes(emu, ictx, ioas);
+    info.cap_offset = 0;
+
+    /* iommufd_fill_cap_dma_avail(): the cgroup limit, said as U32_MAX */
+    avail = emu_caps_add(&caps, sizeof(*avail),
+                         VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, 1);
+    avail->avail = UINT32_MAX;
+    /* iommufd_fill_cap_iova(): the holes of the reserved ranges */
+    ranges = emu_ioas_ranges(emu, ictx, ioas);
+    cap = emu_caps_add(&caps, sizeof(*cap) +
+                       ranges->len * sizeof(cap->iova_ranges[0]),
+                       VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, 1);
+    cap->nr_iovas = ranges->len;
+    for (i = 0; i < ranges->len; i++) {
+        cap->iova_ranges[i].start = g_array_index(ranges, EmuRange, i).start;
+        cap->iova_ranges[i].end = g_array_index(ranges, EmuRange, i).last;
+    }
+    emu_caps_copy_out(&caps, arg, sizeof(info), &info.argsz, &info.flags,
+                      VFIO_IOMMU_INFO_CAPS, &info.cap_offset);
+    g_byte_array_unref(caps.buf);
+    memcpy(arg, &info, minsz);
+    return 0;
+}
+
+/* iommufd_vfio_map_dma(): an IOMMU_IOAS_MAP at a fixed IOVA */
+static int emu_compat_map_dma(VfioEmu *emu, EmuIommufd *ictx, void *arg)
+{
+    struct vfio_iommu_type1_dma_map map;
+    size_t minsz = offsetofend(struct vfio_iommu_type1_dma_map, size);
+    uint32_t supported = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
+    struct iommu_ioas_map cmd = { .size = sizeof(cmd) }, out;
+    EmuUcmd u = {
+        .cmd = &cmd, .ubuf = &out, .usize = sizeof(cmd),
+        .ksize = sizeof(cmd),
+    };
+
+    memcpy(&map, arg, minsz);
+    if (map.argsz < minsz || map.flags & ~supported) {
+        return -EINVAL;
+    }
+    if (!ictx->vfio_ioas) {
+        return -ENODEV;
+    }
+    cmd.flags = IOMMU_IOAS_MAP_FIXED_IOVA |
+                (map.flags & VFIO_DMA_MAP_FLAG_READ ?
+                 IOMMU_IOAS_MAP_READABLE : 0) |
+                (map.flags & VFIO_DMA_MAP_FLAG_WRITE ?
+                 IOMMU_IOAS_MAP_WRITEABLE : 0);
+    cmd.ioas_id = ictx->vfio_ioas->id;
+    cmd.user_va = map.vaddr;
+    cmd.length = map.size;
+    cmd.iova = map.iova;
+    return emu_iommufd_ioas_map(emu, ictx, &u);
+}
+
+/* iommufd_vfio_unmap_dma() */
+static int emu_compat_unmap_dma(VfioEmu *emu, EmuIommufd *ictx, void *arg)
+{
+    struct vfio_iommu_type1_dma_unmap unmap;
+    size_t minsz = offsetofend(struct vfio_iommu_type1_dma_unmap, size);
+    EmuObj *ioas = ictx->vfio_ioas;
+    uint64_t unmapped = 0;
+    int ret;
+
+    memcpy(&unmap, arg, minsz);
+    if (unmap.argsz < minsz || unmap.flags & ~VFIO_DMA_UNMAP_FLAG_ALL) {
+        return -EINVAL;
+    }
+    if (!ioas) {
+        return -ENODEV;
+    }
+    if (unmap.flags & VFIO_DMA_UNMAP_FLAG_ALL) {
+        if (unmap.iova || unmap.size) {
+            return -EINVAL;
+        }
+        ret = emu_ioas_do_unmap(ioas->ioas, 0, UINT64_MAX, &unmapped);
+    } else {
+        ret = 0;
+        /* type1: cut at both ends, so that any range can be unmapped */
+        if (ioas->no_large_pages) {
+            ret = emu_ioas_cut(emu, ioas->ioas, unmap.iova + unmap.size - 1);
+            if (!ret && unmap.iova) {
+                ret = emu_ioas_cut(emu, ioas->ioas, unmap.iova - 1);
+            }
+        }
+        /* iopt_unmap_iova() */
+        if (ret) {
+            /* the cut failed */
+        } else if (!unmap.size) {
+            ret = -EINVAL;
+        } else if (unmap.iova + unmap.size - 1 < unmap.iova) {
+            ret = -EOVERFLOW;
+        } else {
+            ret = emu_ioas_do_unmap(ioas->ioas, unmap.iova,
+                                    unmap.iova + unmap.size - 1, &unmapped);
+        }
+    }
+    emu_log(emu, "op=IOAS_UNMAP container=%d ioas=%u iova=0x%" PRIx64
+            " size=0x%" PRIx64 " ret=%d unmapped=0x%" PRIx64,
+            ioas->ioas->id, ioas->id, (uint64_t)unmap.iova,
+            (uint64_t)unmap.size, ret, unmapped);
+    if (unmapped) {
+        emu_write_mappings(emu);
+    }
+    unmap.size = unmapped;
+    memcpy(arg, &unmap, minsz);
+    return ret;
+}
+
+/* iommufd_vfio_ioctl() */
+static int emu_iommufd_vfio_ioctl(VfioEmu *emu, EmuIommufd *ictx,
+                                  unsigned long request, void *arg)
+{
+    unsigned long iarg = (uintptr_t)arg;
+
+    switch (request) {
+    case VFIO_GET_API_VERSION:
+        return VFIO_API_VERSION;
+    case VFIO_CHECK_EXTENSION:
+        switch (iarg) {
+        case VFIO_TYPE1_IOMMU:
+        case VFIO_TYPE1v2_IOMMU:
+        case VFIO_UNMAP_ALL:
+            return 1;
+        case VFIO_DMA_CC_IOMMU:
+            /* iommufd_vfio_cc_iommu(): the domains enforce coherency */
+            return ictx->vfio_ioas ? 1 : -ENODEV;
+        default:
+            /* VFIO_UPDATE_VADDR among them */
+            return 0;
+        }
+    case VFIO_SET_IOMMU:
+        if (iarg != VFIO_TYPE1_IOMMU && iarg != VFIO_TYPE1v2_IOMMU) {
+            return -EINVAL;
+        }
+        if (!ictx->vfio_ioas) {
+            return -ENODEV;
+        }
+        /* iopt_disable_large_pages(): TYPE1 may unmap inside a mapping */
+        if (iarg == VFIO_TYPE1_IOMMU) {
+            ictx->vfio_ioas->no_large_pages = true;
+        }
+        return 0;
+    case VFIO_IOMMU_GET_INFO:
+        return emu_compat_get_info(emu, ictx, arg);
+    case VFIO_IOMMU_MAP_DMA:
+        return emu_compat_map_dma(emu, ictx, arg);
+    case VFIO_IOMMU_UNMAP_DMA:
+        return emu_compat_unmap_dma(emu, ictx, arg);
+    default:
+        /* VFIO_IOMMU_DIRTY_PAGES too */
+        return -ENOTTY;
+    }
+}
+
+/* vfio_group_ioctl_set_container() with an iommufd */
+static void emu_compat_group_set(VfioEmu *emu, EmuGroup *g,
+                                 EmuIommufd *ictx)
+{
+    emu_compat_ioas_create(emu, ictx);
+    g->ictx = ictx;
+    ictx->groups++;
+    emu_log(emu, "op=GROUP_SET_CONTAINER group=%d ictx=%d container=%d",
+            g->id, ictx->id, ictx->vfio_ioas->ioas->id);
+}
+
+static void emu_compat_group_unset(VfioEmu *emu, EmuGroup *g)
+{
+    EmuIommufd *ictx = g->ictx;
+
+    g->ictx = NULL;
+    ictx->groups--;
+    emu_log(emu, "op=GROUP_UNSET_CONTAINER group=%d ictx=%d", g->id,
+            ictx->id);
+    emu_iommufd_maybe_release(emu, ictx);
+}
+
+/*
+ * vfio_df_group_open() of a group set to an iommufd: the device is bound
+ * to the context (vfio_df_iommufd_bind()) and attached to its compat IOAS
+ * (vfio_iommufd_compat_attach_ioas()).
+ */
+static int emu_compat_device_open(VfioEmu *emu, EmuGroup *g, EmuDevice *dev,
+                                  EmuCdev **out)
+{
+    EmuIommufd *ictx = g->ictx;
+    EmuCdev *cd;
+    EmuObj *hwpt;
+    int ret;
+
+    if (!ictx->vfio_ioas) {
+        return -ENODEV;
+    }
+    cd = g_new0(EmuCdev, 1);
+    cd->dev = dev;
+    cd->ictx = ictx;
+    cd->idev = emu_obj_new(ictx, EMU_OBJ_DEVICE);
+    cd->idev->dev = dev;
+    cd->idev->refs = 1;
+    ictx->binds++;
+    ret = emu_attach_ioas(emu, cd, ictx->vfio_ioas, &hwpt);
+    if (ret) {
+        emu_obj_remove(ictx, cd->idev);
+        ictx->binds--;
+        g_free(cd);
+        return ret;
+    }
+    emu_log(emu, "op=DEVICE_ATTACH device=%s container=%d hwpt=%u",
+            dev->cfg->name, hwpt->ioas->id, hwpt->id);
+    *out = cd;
+    return 0;
+}
+
+static void emu_compat_device_close(VfioEmu *emu, EmuCdev *cd)
+{
+    EmuIommufd *ictx = cd->ictx;
+
+    emu_cdev_detach(emu, cd);
+    emu_obj_remove(ictx, cd->idev);
+    ictx->binds--;
+    g_free(cd);
+    emu_iommufd_maybe_release(emu, ictx);
+}
+
 /* iommufd_fops_ioctl(): the size protocol common to all commands */
 static int emu_iommufd_ioctl(VfioEmu *emu, EmuIommufd *ictx,
                              unsigned long request, void *arg)
@@ -2869,10 +3521,10 @@ static int emu_iommufd_ioctl(VfioEmu *emu, EmuIommufd *ictx,
     EmuUcmd u;
     size_t i;
 
-    /* The VFIO compatibility ioctls (other numbers) are not emulated */
+    /* Other numbers: the VFIO compatibility ioctls */
     if (nr < IOMMUFD_CMD_BASE ||
         nr - IOMMUFD_CMD_BASE >= ARRAY_SIZE(emu_iommufd_ops)) {
-        return -ENOTTY;
+        return emu_iommufd_vfio_ioctl(emu, ictx, request, arg);
     }
     op = &emu_iommufd_ops[nr - IOMMUFD_CMD_BASE];
     if (!op->fn || op->request != request) {
@@ -3309,6 +3961,7 @@ void vfio_emu_free(VfioEmu *emu)
         if (f->kind == EMU_FD_CDEV) {
             g_free(f->obj);
         }
+        g_free(f->compat);
     }
     g_hash_table_unref(emu->fds);
     for (i = 0; i < emu->devices->len; i++) {
@@ -3316,6 +3969,14 @@ void vfio_emu_free(VfioEmu *emu)
 
         if (dev->memfd >= 0) {
             syscall(SYS_close, dev->memfd);
+        }
+        if (dev->msix_triggers) {
+            int j;
+
+            for (j = 0; j < dev->cfg->msix_entries; j++) {
+                emu_msix_trigger_clear(dev, j);
+            }
+            g_free(dev->msix_triggers);
         }
         g_free(dev);
     }
@@ -3425,6 +4086,7 @@ int vfio_emu_ioctl(VfioEmu *emu, int fd, unsigned long request, void *arg)
 int vfio_emu_close(VfioEmu *emu, int fd)
 {
     EmuFd *f = emu_fd_lookup(emu, fd);
+    EmuCdev *compat;
     EmuFdKind kind;
     void *obj;
 
@@ -3433,6 +4095,7 @@ int vfio_emu_close(VfioEmu *emu, int fd)
     }
     kind = f->kind;
     obj = f->obj;
+    compat = f->compat;
     g_hash_table_remove(emu->fds, GINT_TO_POINTER(fd));
     syscall(SYS_close, fd);
 
@@ -3449,8 +4112,8 @@ int vfio_emu_close(VfioEmu *emu, int fd)
 
         /* Device fds hold the group: it is released with the last one */
         g->fd_open = false;
-        if (!g->device_fds && g->container) {
-            emu_group_detach(emu, g);
+        if (!g->device_fds) {
+            emu_group_unset(emu, g);
         }
         break;
     }
@@ -3458,12 +4121,15 @@ int vfio_emu_close(VfioEmu *emu, int fd)
         EmuDevice *dev = obj;
         EmuGroup *g = dev->group;
 
+        if (compat) {
+            emu_compat_device_close(emu, compat);
+        }
         dev->fds--;
         g->device_fds--;
         emu_log(emu, "op=DEVICE_CLOSE device=%s group=%d", dev->cfg->name,
                 g->id);
-        if (!g->device_fds && !g->fd_open && g->container) {
-            emu_group_detach(emu, g);
+        if (!g->device_fds && !g->fd_open) {
+            emu_group_unset(emu, g);
         }
         break;
     }
@@ -3634,16 +4300,10 @@ void *vfio_emu_mmap(VfioEmu *emu, void *addr, size_t length, int prot,
         errno = EINVAL;
         return MAP_FAILED;
     }
-    if (dev->cfg->msix_entries && !dev->cfg->msix_mappable &&
-        index == dev->cfg->msix_table_bar) {
-        uint64_t start, end;
-
-        emu_msix_table_pages(emu, dev, &start, &end);
-        if (pos < end && pos + length > start) {
-            errno = EINVAL;
-            return MAP_FAILED;
-        }
-    }
+    /*
+     * The MSI-X table's pages may be mapped too: vfio_pci_core_mmap() does
+     * not check them (the sparse-mmap capability only advises).
+     */
 
     p = (void *)syscall(SYS_mmap, addr, length, prot, flags, fd, offset);
     if (p == MAP_FAILED) {

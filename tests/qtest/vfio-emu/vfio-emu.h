@@ -46,11 +46,11 @@
  * Configuration file (GKeyFile syntax, numbers in C syntax: 0x1000, 4096)
  * -----------------------------------------------------------------------
  *   [container]                 applies to every container QEMU opens
- *   iova_pgsizes = 0x1000       bitmap reported by VFIO_IOMMU_GET_INFO;
- *                               "none": the PGSIZES flag is not reported;
- *                               0 is reported as is.  MAP/UNMAP require the
- *                               lowest set bit as alignment (4 KiB if the
- *                               bitmap is 0 or not reported).
+ *   iova_pgsizes = 0x1000       bitmap reported by VFIO_IOMMU_GET_INFO
+ *                               (always with VFIO_IOMMU_INFO_PGSIZES, as
+ *                               the kernel); 0 is reported as is.
+ *                               MAP/UNMAP require the lowest set bit as
+ *                               alignment (4 KiB if the bitmap is 0).
  *                               Default 0x40201000 (4K|2M|1G, as x86).
  *   iova_ranges = 0-0xfedfffff,0xfef00000-0xffffffffffff
  *                               valid IOVA ranges, inclusive ends, sorted;
@@ -63,8 +63,16 @@
  *                               IOMMU_IOAS_IOVA_RANGES reports them then
  *                               (0-UINT64_MAX before).
  *   dma_entry_limit = 65535     mappings allowed per container (type1 only)
- *   dma_avail_cap = true        report the DMA-avail capability
- *   migration_cap = true        report the dirty-tracking capability
+ *   kernel = 7.3                the kernel whose checks are modelled where
+ *                               versions differ: 7.3 (default; 6.19 and
+ *                               later) or 6.12.  A MAP_DMA or UNMAP_DMA
+ *                               whose iova or vaddr range wraps fails with
+ *                               EOVERFLOW, checked before the flags and the
+ *                               alignment, on 7.3; with EINVAL, after
+ *                               them, on 6.12.
+ *   VFIO_IOMMU_GET_INFO always reports the migration (dirty tracking) and
+ *   DMA-avail capabilities, then the IOVA ranges, each padded to 8 bytes,
+ *   and copies min(argsz, sizeof(info)) bytes of the struct.
  *
  *   [device 0000:01:00.0]       one group per device; the name is what
  *                               QEMU passes to VFIO_GROUP_GET_DEVICE_FD
@@ -87,7 +95,8 @@
  *                               table, in the same BAR)
  *   msix_mappable = true        report VFIO_REGION_INFO_CAP_MSIX_MAPPABLE;
  *                               false: report sparse-mmap areas that exclude
- *                               the table's pages, and refuse mmaps of them
+ *                               the table's pages (mmaps of them still
+ *                               work, as vfio_pci_core_mmap() allows)
  *   intx = true                 interrupt pin A (false: no INTx)
  *   reset = true                VFIO_DEVICE_FLAGS_RESET
  *
@@ -160,9 +169,9 @@
  * -------
  * /dev/iommu serves the ioctls QEMU's iommufd backend uses, with the size
  * rules of the kernel's iommufd_fops_ioctl() (EINVAL below the minimum
- * size, E2BIG for non-zero bytes past the known struct, responses copied
- * up to the caller's size) and each command's checks in the order of
- * Linux 6.12: IOMMU_DESTROY (ENOENT, EBUSY while referenced),
+ * size, E2BIG for non-zero bytes past the known struct, responses copied up
+ * to the caller's size) and each command's checks in the order of Linux
+ * 6.12 (the same in 7.3): IOMMU_DESTROY (ENOENT, EBUSY while referenced),
  * IOMMU_IOAS_ALLOC, IOMMU_IOAS_IOVA_RANGES (EMSGSIZE with the count when
  * the array is short), IOMMU_IOAS_MAP (fixed or allocated IOVA; EEXIST,
  * reserved IOVA EINVAL, and EFAULT when a domain is attached and the user
@@ -174,21 +183,43 @@
  * the smallest IOMMU page size, EINVAL above the host page size) and
  * IOMMU_GET_HW_INFO (IOMMU_HW_INFO_TYPE_NONE, no capabilities).  Other
  * iommufd ioctls (ALLOW_IOVAS, COPY, OPTION, VFIO_IOAS, dirty tracking,
- * nesting, faults, MAP_FILE, vIOMMU) and the VFIO compatibility ioctls
- * fail with ENOTTY.  A device cdev accepts VFIO_DEVICE_BIND_IOMMUFD (EBUSY
- * while its group is open through /dev/vfio/<group>, EINVAL when already
- * bound or open), then VFIO_DEVICE_ATTACH_IOMMUFD_PT to a HWPT or to an
- * IOAS (an automatic domain, destroyed with its last device; EADDRINUSE
- * when a mapping lies in reserved IOVA), VFIO_DEVICE_DETACH_IOMMUFD_PT and
- * the device ioctls, reads, writes and mmaps of the group path; before
- * BIND all of these fail with EINVAL.  Closing the cdev detaches and
- * unbinds; a bound device keeps its iommufd context alive after
- * /dev/iommu is closed.  Opening /dev/vfio/<group> fails with EBUSY while
- * a device of the group is bound.
+ * nesting, faults, MAP_FILE, vIOMMU) fail with ENOTTY.  A device cdev
+ * accepts VFIO_DEVICE_BIND_IOMMUFD (EBUSY while its group is open through
+ * /dev/vfio/<group>, EINVAL when already bound or open), then
+ * VFIO_DEVICE_ATTACH_IOMMUFD_PT to a HWPT or to an IOAS (an automatic
+ * domain, destroyed with its last device; EADDRINUSE when a mapping lies in
+ * reserved IOVA), VFIO_DEVICE_DETACH_IOMMUFD_PT and the device ioctls,
+ * reads, writes and mmaps of the group path; before BIND all of these fail
+ * with EINVAL.  Closing the cdev detaches and unbinds; a bound device keeps
+ * its iommufd context alive after /dev/iommu is closed.  Opening
+ * /dev/vfio/<group> fails with EBUSY while a device of the group is bound.
  *
- * Not emulated: VFIO_UPDATE_VADDR (reported absent), dirty-page bitmaps,
- * hot reset, VGA regions, PCI Express capabilities, interrupts firing,
- * PASIDs, memory accounting (RLIMIT_MEMLOCK).
+ * VFIO compatibility on /dev/iommu (vfio_compat.c): VFIO_GROUP_SET_CONTAINER
+ * takes an iommufd too; the context then gets a compat IOAS (an
+ * IOAS_ALLOC event), the group's device fds are bound to the context and
+ * attached to it, and /dev/iommu answers VFIO_GET_API_VERSION,
+ * VFIO_CHECK_EXTENSION (no VFIO_UPDATE_VADDR), VFIO_SET_IOMMU (TYPE1 lets
+ * an UNMAP cut mappings), VFIO_IOMMU_GET_INFO (DMA-avail U32_MAX and the
+ * IOVA ranges), VFIO_IOMMU_MAP_DMA and VFIO_IOMMU_UNMAP_DMA (an empty
+ * range is success) on that IOAS; VFIO_IOMMU_DIRTY_PAGES is ENOTTY.
+ *
+ * Pinning (type1 MAP_DMA; iommufd IOAS_MAP with a domain): every page must
+ * be mapped with the access asked for (a writable mapping of a read-only
+ * vaddr is EFAULT), and a BAR mmap only while its device's memory decoding
+ * is on (PCI_COMMAND_MEMORY, on when the device is opened, as
+ * pci_enable_device() leaves it): else EFAULT, as vfio_pci_mmap_huge_fault()
+ * gives SIGBUS.
+ *
+ * type1 also has VFIO_UPDATE_VADDR (UNMAP_DMA with VFIO_DMA_UNMAP_FLAG_VADDR
+ * invalidates vaddrs, MAP_DMA with VFIO_DMA_MAP_FLAG_VADDR sets new ones)
+ * and VFIO_IOMMU_DIRTY_PAGES (START, STOP, GET_BITMAP: every mapped page is
+ * dirty, as with no vendor driver pinning).  MSI-X eventfds set with
+ * VFIO_DEVICE_SET_IRQS are signalled by DATA_NONE/DATA_BOOL triggers.
+ *
+ * Not emulated: MSI (only MSI-X), IOMMU_IOAS_MAP_FILE, D3 and runtime power
+ * management, hot reset, VGA regions, PCI Express capabilities, the
+ * device's own interrupts firing, PASIDs, memory accounting
+ * (RLIMIT_MEMLOCK).
  */
 
 #ifndef TESTS_QTEST_VFIO_EMU_H
