@@ -7,7 +7,9 @@
 #   3. our unit tests and qtests, and upstream x86 qtests that exercise PCI
 #      and the memory API, through meson's test runner
 #   4. our tests again under ASan+UBSan (tooling/check-asan.sh)
-#   5. the nested-VM system test, when its packages are installed
+#   5. the kernel's own VFIO selftests (Debian's linux-source-7.3) against
+#      vfio-emu (tests/vfio-selftests)
+#   6. the nested-VM system test, when its packages are installed
 # The last line is "N passed, M failed".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -139,6 +141,15 @@ if [ "${CHECK_ASAN:-1}" != 0 ]; then
     step "asan+ubsan: the vfio unit tests and qtests" "$TOP/tooling/check-asan.sh"
 else
     note "asan+ubsan: skipped (CHECK_ASAN=0)"
+fi
+
+# The kernel's VFIO selftests, built from Debian's linux-source-7.3, run
+# against vfio-emu in a private mount namespace (tests/vfio-selftests).
+if "$TOP/tests/vfio-selftests/run" --can-run; then
+    step "kernel VFIO selftests (linux-source-7.3) against vfio-emu" \
+        "$TOP/tests/vfio-selftests/run"
+else
+    result "kernel VFIO selftests: cannot run (tests/vfio-selftests/run --can-run)" 1
 fi
 
 # The nested-VM system test needs its own packages (tooling/install-deps.sh

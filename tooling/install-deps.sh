@@ -43,7 +43,9 @@ build_pkgs=(
     python3-sphinx python3-sphinx-rtd-theme
     dpkg-dev quilt xz-utils git
     seabios qemu-system-data ipxe-qemu
+    uuid-dev
 )
+# uuid-dev: the kernel's VFIO selftests (tests/vfio-selftests) link libuuid.
 # python3-pycotap: the pristine upstream tree (make series, check-series)
 # configures offline only with it; Debian's own patches drop it.
 bpo_pkgs=(meson python3-pycotap)
