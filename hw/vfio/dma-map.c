@@ -55,9 +55,21 @@ typedef struct VFIODMAReport {
     char *covered_by;           /* VFIO_DMA_CAUSE_COVERED: by what */
 } VFIODMAReport;
 
+/* A device region looked up lately: QEMU maps the same mmaps again and again */
+typedef struct VFIODMACachedRegion {
+    const MemoryRegion *mr;     /* the mmap; NULL: unused */
+    VFIODevice *vbasedev;
+    VFIODMARegion region;
+} VFIODMACachedRegion;
+
+#define VFIO_DMA_REGION_CACHE 8
+
 struct VFIODMAReports {
     GHashTable *warned;         /* VFIODMAReportKey: reported already */
     GHashTable *pending;        /* VFIODMAReportKey -> VFIODMAReport */
+    VFIODMACachedRegion cache[VFIO_DMA_REGION_CACHE];
+    unsigned cache_next;
+    unsigned nr_stale;          /* entries left by failed unmaps */
 };
 
 static guint vfio_dma_report_key_hash(gconstpointer v)
@@ -247,12 +259,13 @@ static bool vfio_dma_unaligned_cause(MemoryRegionSection *section,
     uint64_t mr_last = mr_first + memory_region_size(section->mr) - 1;
 
     *covered_by = NULL;
-    if (vaddr_unaligned) {
-        *cause = VFIO_DMA_CAUSE_VADDR;
-        return true;
-    }
+    /* before its mmap: a small region is mmapped aligned to its size */
     if (region->size < granule) {
         *cause = VFIO_DMA_CAUSE_SMALL;
+        return true;
+    }
+    if (vaddr_unaligned) {
+        *cause = VFIO_DMA_CAUSE_VADDR;
         return true;
     }
     if (vfio_dma_in_emulated_page(region, ofirst, olast)) {
@@ -276,15 +289,14 @@ static bool vfio_dma_unaligned_cause(MemoryRegionSection *section,
 
 static void vfio_dma_report(VFIOContainerBase *bcontainer,
                             MemoryRegionSection *section,
+                            VFIODevice *vbasedev, const VFIODMARegion *region,
                             VFIODMACause cause, const Range *range,
                             uint64_t granule, int error, char *covered_by)
 {
     VFIODMAReports *reports = bcontainer->dma_reports;
-    VFIODMARegion region;
-    VFIODevice *vbasedev = vfio_dma_region_of(section->mr, &region);
     VFIODMAReportKey key = {
         .owner = memory_region_owner(section->mr),
-        .region = region.mr,
+        .region = region->mr,
         .cause = cause,
     };
     VFIODMAReport *report;
@@ -298,9 +310,9 @@ static void vfio_dma_report(VFIOContainerBase *bcontainer,
         report = g_new0(VFIODMAReport, 1);
         report->key = key;
         report->vbasedev = vbasedev;
-        report->region = region;
+        report->region = *region;
         report->region_addr = section->offset_within_address_space -
-                              section->offset_within_region - region.offset;
+                              section->offset_within_region - region->offset;
         report->ranges = g_array_new(false, false, sizeof(Range));
         report->granule = granule;
         report->error = error;
@@ -513,6 +525,9 @@ void vfio_dma_listener_commit(MemoryListener *listener)
     GHashTableIter iter;
     VFIODMAReport *report;
 
+    if (!g_hash_table_size(reports->pending)) {
+        return;
+    }
     g_hash_table_iter_init(&iter, reports->pending);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&report)) {
         vfio_dma_warn(bcontainer, report);
@@ -531,7 +546,14 @@ static gboolean vfio_dma_key_has_owner(gpointer key, gpointer value,
 void vfio_dma_forget_device(VFIODevice *vbasedev)
 {
     VFIODMAReports *reports = vbasedev->bcontainer->dma_reports;
+    int i;
 
+    for (i = 0; i < VFIO_DMA_REGION_CACHE; i++) {
+        if (reports->cache[i].vbasedev == vbasedev) {
+            reports->cache[i].mr = NULL;
+            reports->cache[i].vbasedev = NULL;
+        }
+    }
     g_hash_table_foreach_remove(reports->warned, vfio_dma_key_has_owner,
                                 OBJECT(vbasedev->dev));
     g_hash_table_foreach_remove(reports->pending, vfio_dma_key_has_owner,
@@ -639,10 +661,14 @@ static int vfio_dma_clear_stale(VFIOContainerBase *bcontainer,
                                 bool readonly)
 {
     VFIODMARecord *record = bcontainer->dma_record;
+    VFIODMAReports *reports = bcontainer->dma_reports;
     VFIODMAEntry *entry, *next;
     int adopted = 0;
     int ret;
 
+    if (!reports->nr_stale) {
+        return 0;
+    }
     for (entry = vfio_dma_record_first(record, first, last); entry;
          entry = next) {
         next = vfio_dma_record_next(entry, first, last);
@@ -654,6 +680,7 @@ static int vfio_dma_clear_stale(VFIOContainerBase *bcontainer,
             entry->readonly == readonly) {
             trace_vfio_dma_adopt(first, last);
             vfio_dma_record_remove(record, entry);
+            reports->nr_stale--;
             adopted = 1;
             continue;
         }
@@ -664,6 +691,7 @@ static int vfio_dma_clear_stale(VFIOContainerBase *bcontainer,
             return ret;
         }
         vfio_dma_record_remove(record, entry);
+        reports->nr_stale--;
     }
     return adopted;
 }
@@ -683,9 +711,9 @@ static bool vfio_dma_limit_reached(VFIOContainerBase *bcontainer)
  */
 static int vfio_dma_map_range(VFIOContainerBase *bcontainer,
                               MemoryRegionSection *section,
-                              uint64_t first, uint64_t last, bool limited)
+                              uint64_t first, uint64_t last, void *vaddr,
+                              bool limited)
 {
-    void *vaddr = vfio_dma_section_vaddr(section, first);
     int ret;
 
     ret = vfio_dma_clear_stale(bcontainer, first, last, vaddr,
@@ -724,7 +752,8 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
     trace_vfio_listener_region_add_ram(iova, last,
                                        vfio_dma_section_vaddr(section, iova));
 
-    ret = vfio_dma_map_range(bcontainer, section, iova, last, false);
+    ret = vfio_dma_map_range(bcontainer, section, iova, last,
+                             vfio_dma_section_vaddr(section, iova), false);
     if (ret) {
         error_setg(errp, "vfio_container_dma_map(%p, 0x%" HWADDR_PRIx ", "
                    "0x%" HWADDR_PRIx ", %p) = %d (%s)",
@@ -742,40 +771,111 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
     return true;
 }
 
-/* Record that @piece of @section is not mapped, and report it */
-static void vfio_dma_skip_piece(VFIOContainerBase *bcontainer,
-                                MemoryRegionSection *section,
-                                const VFIODMASectionId *id,
-                                const VFIODMAPiece *piece, uint64_t granule,
-                                bool vaddr_unaligned)
+/* What the pieces of a RAM device section share */
+typedef struct VFIODMAMapSection {
+    VFIOContainerBase *bcontainer;
+    MemoryRegionSection *section;
+    VFIODMASectionId id;
+    uint8_t *vaddr;             /* of the section's first byte */
+    uint64_t granule;
+    bool vaddr_unaligned;
+    bool described;             /* @vbasedev and @region are set */
+    VFIODevice *vbasedev;
+    VFIODMARegion region;
+} VFIODMAMapSection;
+
+/* The device region of the section, looked up once and only if needed */
+static void vfio_dma_describe_section(VFIODMAMapSection *ms)
+{
+    VFIODMAReports *reports = ms->bcontainer->dma_reports;
+    VFIODMACachedRegion *c;
+    int i;
+
+    if (ms->described) {
+        return;
+    }
+    ms->described = true;
+    for (i = 0; i < VFIO_DMA_REGION_CACHE; i++) {
+        c = &reports->cache[i];
+        if (c->mr == ms->section->mr) {
+            ms->vbasedev = c->vbasedev;
+            ms->region = c->region;
+            return;
+        }
+    }
+    ms->vbasedev = vfio_dma_region_of(ms->section->mr, &ms->region);
+    if (ms->vbasedev) {
+        /* forgotten when the device is detached */
+        c = &reports->cache[reports->cache_next++ % VFIO_DMA_REGION_CACHE];
+        c->mr = ms->section->mr;
+        c->vbasedev = ms->vbasedev;
+        c->region = ms->region;
+    }
+}
+
+/* Record that @piece of the section is not mapped, and report it */
+static void vfio_dma_skip_piece(VFIODMAMapSection *ms,
+                                const VFIODMAPiece *piece, void *vaddr)
 {
     uint64_t first = piece->range.lob;
     uint64_t last = piece->range.upb;
     VFIODMAEntry *entry;
     VFIODMACause cause = VFIO_DMA_CAUSE_OUTSIDE_IOVA;
     char *covered_by = NULL;
-    bool warn = true;
 
-    entry = vfio_dma_record_add(bcontainer->dma_record, first, last, id,
-                                VFIO_DMA_MAPPING_STATE_SKIPPED);
+    entry = vfio_dma_record_add(ms->bcontainer->dma_record, first, last,
+                                &ms->id, VFIO_DMA_MAPPING_STATE_SKIPPED);
     entry->reason = piece->reason;
     entry->ram_device = true;
-    entry->readonly = section->readonly;
-    entry->vaddr = vfio_dma_section_vaddr(section, first);
-    trace_vfio_dma_skip(memory_region_name(section->mr), first, last,
-                        VfioDmaSkipReason_str(piece->reason), granule);
+    entry->readonly = ms->section->readonly;
+    entry->vaddr = vaddr;
+    trace_vfio_dma_skip(memory_region_name(ms->section->mr), first, last,
+                        VfioDmaSkipReason_str(piece->reason), ms->granule);
 
-    if (piece->reason == VFIO_DMA_SKIP_REASON_UNALIGNED) {
-        VFIODMARegion region;
-
-        vfio_dma_region_of(section->mr, &region);
-        warn = vfio_dma_unaligned_cause(section, &region, first, last,
-                                        granule, vaddr_unaligned, &cause,
-                                        &covered_by);
+    vfio_dma_describe_section(ms);
+    if (piece->reason == VFIO_DMA_SKIP_REASON_UNALIGNED &&
+        !vfio_dma_unaligned_cause(ms->section, &ms->region, first, last,
+                                  ms->granule, ms->vaddr_unaligned, &cause,
+                                  &covered_by)) {
+        return;
     }
-    if (warn) {
-        vfio_dma_report(bcontainer, section, cause, &piece->range, granule,
-                        0, covered_by);
+    vfio_dma_report(ms->bcontainer, ms->section, ms->vbasedev, &ms->region,
+                    cause, &piece->range, ms->granule, 0, covered_by);
+}
+
+/* Map @piece of the section, or record why not */
+static void vfio_dma_map_piece(const VFIODMAPiece *piece, void *opaque)
+{
+    VFIODMAMapSection *ms = opaque;
+    uint64_t first = piece->range.lob;
+    uint64_t last = piece->range.upb;
+    void *vaddr = ms->vaddr + (first - ms->id.first);
+    VFIODMAEntry *entry;
+    int ret;
+
+    if (!piece->map) {
+        vfio_dma_skip_piece(ms, piece, vaddr);
+        return;
+    }
+    ret = vfio_dma_map_range(ms->bcontainer, ms->section, first, last, vaddr,
+                             true);
+    entry = vfio_dma_record_add(ms->bcontainer->dma_record, first, last,
+                                &ms->id, ret ? VFIO_DMA_MAPPING_STATE_FAILED
+                                             : VFIO_DMA_MAPPING_STATE_MAPPED);
+    entry->error = -ret;
+    entry->ram_device = true;
+    entry->readonly = ms->section->readonly;
+    entry->vaddr = vaddr;
+    if (ret) {
+        trace_vfio_dma_map_failed(memory_region_name(ms->section->mr), first,
+                                  last, ret);
+        vfio_dma_describe_section(ms);
+        vfio_dma_report(ms->bcontainer, ms->section, ms->vbasedev,
+                        &ms->region, VFIO_DMA_CAUSE_MAP_FAILED, &piece->range,
+                        ms->granule, -ret, NULL);
+    } else {
+        trace_vfio_dma_map(memory_region_name(ms->section->mr), first, last,
+                           vaddr);
     }
 }
 
@@ -783,64 +883,42 @@ static void vfio_dma_skip_piece(VFIOContainerBase *bcontainer,
 static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
                                     MemoryRegionSection *section)
 {
-    VFIODMASectionId id = vfio_dma_section_id(section);
-    g_autoptr(GArray) pieces = g_array_new(false, false,
-                                           sizeof(VFIODMAPiece));
-    uint64_t granule = MAX(bcontainer->pgsizes & -bcontainer->pgsizes,
-                           qemu_real_host_page_size());
-    bool vaddr_unaligned;
+    VFIODMAMapSection ms = {
+        .bcontainer = bcontainer,
+        .section = section,
+        .id = vfio_dma_section_id(section),
+        .granule = MAX(bcontainer->pgsizes & -bcontainer->pgsizes,
+                       qemu_real_host_page_size()),
+    };
     Range sec;
-    guint i;
 
-    range_set_bounds(&sec, id.first, id.last);
+    ms.vaddr = vfio_dma_section_vaddr(section, ms.id.first);
+    range_set_bounds(&sec, ms.id.first, ms.id.last);
     /*
      * The host wants the IOVA and the host address both aligned to the
      * IOMMU page: when QEMU's mmap of the region is not aligned like the
      * IOVA, no part of the section can be mapped.
      */
-    vaddr_unaligned = (id.first ^
-                       (uintptr_t)vfio_dma_section_vaddr(section, id.first)) &
-                      (granule - 1);
-    if (vaddr_unaligned) {
+    ms.vaddr_unaligned = (ms.id.first ^ (uintptr_t)ms.vaddr) &
+                         (ms.granule - 1);
+    if (ms.vaddr_unaligned) {
         VFIODMAPiece all = {
             .range = sec, .reason = VFIO_DMA_SKIP_REASON_UNALIGNED,
         };
 
-        g_array_append_val(pieces, all);
-    } else {
-        vfio_dma_range_split(&sec, bcontainer->iova_ranges, granule, pieces);
+        vfio_dma_map_piece(&all, &ms);
+        return;
     }
+    /* The common case: a whole aligned section inside one usable range */
+    if (!((ms.id.first | (ms.id.last + 1)) & (ms.granule - 1)) &&
+        !vfio_dma_outside_iova_ranges(bcontainer, ms.id.first, ms.id.last)) {
+        VFIODMAPiece all = { .range = sec, .map = true };
 
-    for (i = 0; i < pieces->len; i++) {
-        VFIODMAPiece *piece = &g_array_index(pieces, VFIODMAPiece, i);
-        uint64_t first = piece->range.lob;
-        uint64_t last = piece->range.upb;
-        VFIODMAEntry *entry;
-        int ret;
-
-        if (!piece->map) {
-            vfio_dma_skip_piece(bcontainer, section, &id, piece, granule,
-                                vaddr_unaligned);
-            continue;
-        }
-        ret = vfio_dma_map_range(bcontainer, section, first, last, true);
-        entry = vfio_dma_record_add(bcontainer->dma_record, first, last, &id,
-                                    ret ? VFIO_DMA_MAPPING_STATE_FAILED
-                                        : VFIO_DMA_MAPPING_STATE_MAPPED);
-        entry->error = -ret;
-        entry->ram_device = true;
-        entry->readonly = section->readonly;
-        entry->vaddr = vfio_dma_section_vaddr(section, first);
-        if (ret) {
-            trace_vfio_dma_map_failed(memory_region_name(section->mr), first,
-                                      last, ret);
-            vfio_dma_report(bcontainer, section, VFIO_DMA_CAUSE_MAP_FAILED,
-                            &piece->range, granule, -ret, NULL);
-        } else {
-            trace_vfio_dma_map(memory_region_name(section->mr), first, last,
-                               entry->vaddr);
-        }
+        vfio_dma_map_piece(&all, &ms);
+        return;
     }
+    vfio_dma_range_split(&sec, bcontainer->iova_ranges, ms.granule,
+                         vfio_dma_map_piece, &ms);
 }
 
 bool vfio_dma_map_section(VFIOContainerBase *bcontainer,
@@ -884,6 +962,7 @@ void vfio_dma_unmap_section(VFIOContainerBase *bcontainer,
         /* The IOMMU still holds it: keep it, detached from the section. */
         entry->name = vfio_dma_describe(section->mr);
         entry->section.mr = NULL;
+        bcontainer->dma_reports->nr_stale++;
         error_report("vfio: failed to unmap guest-physical 0x%" PRIx64
                      "-0x%" PRIx64 " (%s) from the host IOMMU: %s; the"
                      " IOMMU keeps it until the range is mapped again or"

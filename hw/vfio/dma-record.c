@@ -9,9 +9,14 @@
 #include "qemu/osdep.h"
 #include "hw/vfio/vfio-dma-record.h"
 
+/* Entries kept for reuse: a decode toggle frees and adds the same ones */
+#define VFIO_DMA_RECORD_SPARE 16
+
 struct VFIODMARecord {
     IntervalTreeRoot root;
     uint64_t mapped;
+    VFIODMAEntry *spare[VFIO_DMA_RECORD_SPARE];
+    unsigned nr_spare;
 };
 
 VFIODMARecord *vfio_dma_record_new(void)
@@ -36,6 +41,9 @@ void vfio_dma_record_free(VFIODMARecord *rec)
         interval_tree_remove(node, &rec->root);
         vfio_dma_entry_free(container_of(node, VFIODMAEntry, node));
     }
+    while (rec->nr_spare) {
+        g_free(rec->spare[--rec->nr_spare]);
+    }
     g_free(rec);
 }
 
@@ -44,10 +52,16 @@ VFIODMAEntry *vfio_dma_record_add(VFIODMARecord *rec,
                                   const VFIODMASectionId *section,
                                   VfioDmaMappingState state)
 {
-    VFIODMAEntry *entry = g_new0(VFIODMAEntry, 1);
+    VFIODMAEntry *entry;
 
     assert(section->first <= first && first <= last &&
            last <= section->last);
+    if (rec->nr_spare) {
+        entry = rec->spare[--rec->nr_spare];
+        memset(entry, 0, sizeof(*entry));
+    } else {
+        entry = g_new0(VFIODMAEntry, 1);
+    }
     entry->node.start = first;
     entry->node.last = last;
     entry->section = *section;
@@ -66,6 +80,11 @@ void vfio_dma_record_remove(VFIODMARecord *rec, VFIODMAEntry *entry)
         rec->mapped--;
     }
     interval_tree_remove(&entry->node, &rec->root);
+    if (rec->nr_spare < VFIO_DMA_RECORD_SPARE) {
+        g_free(entry->name);
+        rec->spare[rec->nr_spare++] = entry;
+        return;
+    }
     vfio_dma_entry_free(entry);
 }
 
@@ -120,43 +139,53 @@ bool vfio_dma_range_trim(uint64_t start, Int128 size, uint64_t granule,
     return true;
 }
 
-static void vfio_dma_add_piece(GArray *pieces, uint64_t first, uint64_t last,
-                               bool map, VfioDmaSkipReason reason)
+typedef struct VFIODMASplit {
+    uint64_t granule;
+    VFIODMAPieceFunc fn;
+    void *opaque;
+} VFIODMASplit;
+
+static void vfio_dma_add_piece(VFIODMASplit *split, uint64_t first,
+                               uint64_t last, bool map,
+                               VfioDmaSkipReason reason)
 {
     VFIODMAPiece piece = { .map = map, .reason = reason };
 
     range_set_bounds(&piece.range, first, last);
-    g_array_append_val(pieces, piece);
+    split->fn(&piece, split->opaque);
 }
 
 /* [@first, @last] is usable: map its aligned interior, leave out the rest */
-static void vfio_dma_add_usable(GArray *pieces, uint64_t first, uint64_t last,
-                                uint64_t granule)
+static void vfio_dma_add_usable(VFIODMASplit *split, uint64_t first,
+                                uint64_t last)
 {
     Int128 size = int128_add(int128_make64(last - first), int128_one());
     VfioDmaSkipReason unaligned = VFIO_DMA_SKIP_REASON_UNALIGNED;
     Range aligned;
 
-    if (!vfio_dma_range_trim(first, size, granule, &aligned)) {
-        vfio_dma_add_piece(pieces, first, last, false, unaligned);
+    if (!vfio_dma_range_trim(first, size, split->granule, &aligned)) {
+        vfio_dma_add_piece(split, first, last, false, unaligned);
         return;
     }
     if (range_lob(&aligned) > first) {
-        vfio_dma_add_piece(pieces, first, range_lob(&aligned) - 1, false,
+        vfio_dma_add_piece(split, first, range_lob(&aligned) - 1, false,
                            unaligned);
     }
-    vfio_dma_add_piece(pieces, range_lob(&aligned), range_upb(&aligned), true,
+    vfio_dma_add_piece(split, range_lob(&aligned), range_upb(&aligned), true,
                        0);
     if (range_upb(&aligned) < last) {
-        vfio_dma_add_piece(pieces, range_upb(&aligned) + 1, last, false,
+        vfio_dma_add_piece(split, range_upb(&aligned) + 1, last, false,
                            unaligned);
     }
 }
 
 void vfio_dma_range_split(const Range *range, GList *iova_ranges,
-                          uint64_t granule, GArray *pieces)
+                          uint64_t granule, VFIODMAPieceFunc fn,
+                          void *opaque)
 {
     VfioDmaSkipReason outside = VFIO_DMA_SKIP_REASON_OUTSIDE_IOVA_RANGES;
+    VFIODMASplit split = { .granule = granule, .fn = fn, .opaque = opaque };
+    VFIODMASplit *pieces = &split;
     uint64_t pos, lob, upb, prev_last = 0;
     GList *l;
 
@@ -166,7 +195,7 @@ void vfio_dma_range_split(const Range *range, GList *iova_ranges,
     upb = range->upb;
 
     if (!iova_ranges) {
-        vfio_dma_add_usable(pieces, lob, upb, granule);
+        vfio_dma_add_usable(pieces, lob, upb);
         return;
     }
 
@@ -199,10 +228,10 @@ void vfio_dma_range_split(const Range *range, GList *iova_ranges,
             pos = ufirst;
         }
         if (ulast >= upb) {
-            vfio_dma_add_usable(pieces, pos, upb, granule);
+            vfio_dma_add_usable(pieces, pos, upb);
             return;
         }
-        vfio_dma_add_usable(pieces, pos, ulast, granule);
+        vfio_dma_add_usable(pieces, pos, ulast);
         pos = ulast + 1;
     }
     vfio_dma_add_piece(pieces, pos, upb, false, outside);

@@ -576,11 +576,11 @@ static Cause unaligned_cause(Ctx *c, int dev, int bar, const Piece *p,
     VfioEmuQDev *d = &c->t->devs[dev];
     uint64_t table, table_end;
 
-    if (vaddr_unaligned) {
-        return CAUSE_VADDR;
-    }
     if (l->bar_size[bar] < c->granule) {
         return CAUSE_SMALL;
+    }
+    if (vaddr_unaligned) {
+        return CAUSE_VADDR;
     }
     if (table_bar(l) == bar) {
         table = d->bar_addr[bar] + table_off(l, d);
@@ -1765,6 +1765,57 @@ static void test_no_page_size(void)
     vfio_emu_qtest_free(t);
 }
 
+/*
+ * A BAR placed where platform hardware covers part of it: q35's HPET
+ * (0xfed00000-0xfed003ff) takes the first 1 KiB of a 16 KiB BAR at
+ * 0xfed00000.  The rest of that page is not mapped, and the warning
+ * names the HPET as the cause, not the BAR's address, which is aligned.
+ */
+static void test_covered_by_hpet(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    VfioEmuQDev *d;
+    g_autoptr(GArray) maps = NULL;
+    g_auto(GStrv) msgs = NULL;
+    VfioEmuQWarning w;
+    QDict *skipped;
+
+    if (!t) {
+        return;
+    }
+    d = vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000\n");
+    vfio_emu_qtest_capture_stderr(t);
+    vfio_emu_qtest_start(t, NULL);
+    vfio_emu_qtest_set_mem32_window(t, d, 0xfed00000, 0xfedfffff);
+    vfio_emu_qtest_set_bar(t, d, 0, 0xfed00000);
+    vfio_emu_qtest_set_decoding(t, d, true);
+
+    maps = vfio_emu_qtest_mappings_of(t, d, 0);
+    g_assert_cmpuint(maps->len, ==, 1);
+    g_assert_cmphex(g_array_index(maps, VfioEmuMapping, 0).iova, ==,
+                    0xfed01000);
+    g_assert_cmphex(g_array_index(maps, VfioEmuMapping, 0).size, ==, 0x3000);
+    vfio_emu_qtest_check_invariants(t);
+    skipped = query_entry(t, 0xfed00400);
+    g_assert_cmpstr(qdict_get_str(skipped, "reason"), ==, "unaligned");
+    g_assert_cmphex(qdict_get_int(skipped, "size"), ==, 0xc00);
+    qobject_unref(skipped);
+
+    msgs = vfio_emu_qtest_take_messages(t);
+    g_assert_cmpuint(g_strv_length(msgs), ==, 1);
+    g_assert_true(vfio_emu_qtest_parse_warning(msgs[0], &w));
+    g_assert_cmpstr(w.device, ==, "vfio-pci 'vfio0' (0000:01:00.0)");
+    g_assert_cmpstr(w.region, ==, "BAR 0");
+    g_assert_cmpstr(w.size, ==, "3 KiB");
+    g_assert_cmpstr(w.ranges, ==, "0xfed00400-0xfed00fff");
+    g_assert_cmpstr(w.cause, ==, "partly covered by 'hpet', the rest is not"
+                    " aligned to 4 KiB pages");
+    g_assert_nonnull(strstr(w.hint, "'hpet' covers part of BAR 0"));
+    g_assert_null(strstr(w.hint, "multiple of"));
+    vfio_emu_qtest_warning_clear(&w);
+    vfio_emu_qtest_free(t);
+}
+
 int main(int argc, char **argv)
 {
     int i;
@@ -1785,6 +1836,7 @@ int main(int argc, char **argv)
                    test_ram_hotplug_fault);
     qtest_add_func("/vfio-dma-listener/qmp/arguments", test_qmp_arguments);
     qtest_add_func("/vfio-dma-listener/no-page-size", test_no_page_size);
+    qtest_add_func("/vfio-dma-listener/covered-by-hpet", test_covered_by_hpet);
 
     return g_test_run();
 }

@@ -135,6 +135,11 @@ static void test_trim_head_tail(void)
 
 typedef enum { PIECE_MAP, PIECE_OUT, PIECE_UNAL } PieceKind;
 
+static void collect_piece(const VFIODMAPiece *piece, void *opaque)
+{
+    g_array_append_val((GArray *)opaque, *piece);
+}
+
 static PieceKind piece_kind(const VFIODMAPiece *p)
 {
     if (p->map) {
@@ -253,7 +258,8 @@ static void check_pieces(GArray *pieces, const ExpectedPiece *exp, size_t n)
         g_autoptr(GArray) pieces_ =                                     \
             g_array_new(false, false, sizeof(VFIODMAPiece));            \
                                                                         \
-        vfio_dma_range_split((rng), (usable), (gran), pieces_);         \
+        vfio_dma_range_split((rng), (usable), (gran), collect_piece,    \
+                             pieces_);                                  \
         check_split((rng), (usable), (gran), pieces_);                  \
         check_pieces(pieces_, exp_, G_N_ELEMENTS(exp_));                \
     } while (0)
@@ -439,7 +445,7 @@ static void test_split_random(void)
         lob = g_test_rand_int_range(0, 128);
         range_set_bounds(&r, lob, lob + g_test_rand_int_range(0, 200));
 
-        vfio_dma_range_split(&r, iova, granule, pieces);
+        vfio_dma_range_split(&r, iova, granule, collect_piece, pieces);
         check_split(&r, iova, granule, pieces);
 
         for (i = 0; i < pieces->len; i++) {
@@ -472,6 +478,9 @@ static const char mr_many[3];
 
 #define MR(x) ((const MemoryRegion *)&(x))
 #define STATE_ANY VFIO_DMA_MAPPING_STATE__MAX
+#define MAPPED VFIO_DMA_MAPPING_STATE_MAPPED
+#define SKIPPED VFIO_DMA_MAPPING_STATE_SKIPPED
+#define FAILED VFIO_DMA_MAPPING_STATE_FAILED
 
 static VFIODMAEntry *add_entry(VFIODMARecord *rec, uint64_t first,
                                uint64_t last, const VFIODMASectionId *sec,
@@ -480,9 +489,9 @@ static VFIODMAEntry *add_entry(VFIODMARecord *rec, uint64_t first,
     VFIODMAEntry *e = vfio_dma_record_add(rec, first, last, sec, state);
 
     e->name = g_strdup(name);
-    if (state == VFIO_DMA_MAPPING_STATE_SKIPPED) {
+    if (state == SKIPPED) {
         e->reason = VFIO_DMA_SKIP_REASON_UNALIGNED;
-    } else if (state == VFIO_DMA_MAPPING_STATE_FAILED) {
+    } else if (state == FAILED) {
         e->error = EINVAL;
     }
     e->vaddr = (void *)(uintptr_t)(0x7f0000000000ULL + first);
@@ -499,7 +508,7 @@ static uint64_t count_state(VFIODMARecord *rec, VfioDmaMappingState state)
          e = vfio_dma_record_next(e, 0, UINT64_MAX)) {
         n += state == STATE_ANY || e->state == state;
     }
-    if (state == VFIO_DMA_MAPPING_STATE_MAPPED) {
+    if (state == MAPPED) {
         g_assert_cmpuint(vfio_dma_record_mapped(rec), ==, n);
     }
     return n;
@@ -551,10 +560,10 @@ static void test_record_insert_lookup_remove(void)
     g_assert_null(vfio_dma_record_first(rec, 0, UINT64_MAX));
     g_assert_cmpuint(vfio_dma_record_mapped(rec), ==, 0);
 
-    e1 = add_entry(rec, 0, 0x9ffff, &ram, VFIO_DMA_MAPPING_STATE_MAPPED,
+    e1 = add_entry(rec, 0, 0x9ffff, &ram, MAPPED,
                    "guest RAM");
     e2 = vfio_dma_record_add(rec, 0xfe000000, 0xfe00ffff, &bar,
-                             VFIO_DMA_MAPPING_STATE_MAPPED);
+                             MAPPED);
     g_assert_null(e2->name);
     g_assert_cmpint(e2->error, ==, 0);
     e2->name = g_strdup("vfio0 (0000:01:00.0) BAR 0");
@@ -598,10 +607,10 @@ static void test_record_overlap(void)
     VFIODMAEntry *a, *b, *c, *wide, *e, *next;
 
     /* Inserted out of order; @wide overlaps @b and @c. */
-    c = add_entry(rec, 0x3000, 0x3fff, &sec, VFIO_DMA_MAPPING_STATE_MAPPED, "c");
-    a = add_entry(rec, 0x0000, 0x0fff, &sec, VFIO_DMA_MAPPING_STATE_MAPPED, "a");
-    wide = add_entry(rec, 0x1800, 0x37ff, &sec, VFIO_DMA_MAPPING_STATE_FAILED, "wide");
-    b = add_entry(rec, 0x1000, 0x1fff, &sec, VFIO_DMA_MAPPING_STATE_SKIPPED, "b");
+    c = add_entry(rec, 0x3000, 0x3fff, &sec, MAPPED, "c");
+    a = add_entry(rec, 0x0000, 0x0fff, &sec, MAPPED, "a");
+    wide = add_entry(rec, 0x1800, 0x37ff, &sec, FAILED, "wide");
+    b = add_entry(rec, 0x1000, 0x1fff, &sec, SKIPPED, "b");
 
     /* [0x1fff, 0x3000] touches b, wide and c, in IOVA order. */
     e = vfio_dma_record_first(rec, 0x1fff, 0x3000);
@@ -636,11 +645,11 @@ static void test_record_overlap(void)
     /* A walk may remove the entry it is at, as region_del does. */
     for (e = vfio_dma_record_first(rec, 0, UINT64_MAX); e; e = next) {
         next = vfio_dma_record_next(e, 0, UINT64_MAX);
-        if (e->state == VFIO_DMA_MAPPING_STATE_MAPPED) {
+        if (e->state == MAPPED) {
             vfio_dma_record_remove(rec, e);
         }
     }
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_MAPPED), ==, 0);
+    g_assert_cmpuint(count_state(rec, MAPPED), ==, 0);
     e = vfio_dma_record_first(rec, 0, UINT64_MAX);
     g_assert_true(e == b);
     e = vfio_dma_record_next(e, 0, UINT64_MAX);
@@ -666,22 +675,22 @@ static void test_record_collect_section(void)
 
     for (i = 0; i < 10; i++) {
         add_entry(rec, i * 0x10000, i * 0x10000 + 0xffff, &low,
-                  VFIO_DMA_MAPPING_STATE_MAPPED, "guest RAM");
+                  MAPPED, "guest RAM");
         add_entry(rec, 0x100000 + i * 0x100000, 0x100000 + i * 0x100000 +
-                  0xfffff, &high, VFIO_DMA_MAPPING_STATE_MAPPED, "guest RAM");
+                  0xfffff, &high, MAPPED, "guest RAM");
         add_entry(rec, 0xfe100000 + i * 0x10000,
                   0xfe100000 + i * 0x10000 + 0xffff, &bar_b,
-                  VFIO_DMA_MAPPING_STATE_MAPPED, "BAR 2 alias");
+                  MAPPED, "BAR 2 alias");
     }
-    add_entry(rec, 0xfe080000, 0xfe17ffff, &other, VFIO_DMA_MAPPING_STATE_FAILED, "BAR 0");
-    head = add_entry(rec, 0xfe000000, 0xfe000fff, &bar_a, VFIO_DMA_MAPPING_STATE_SKIPPED,
+    add_entry(rec, 0xfe080000, 0xfe17ffff, &other, FAILED, "BAR 0");
+    head = add_entry(rec, 0xfe000000, 0xfe000fff, &bar_a, SKIPPED,
                      "BAR 2");
-    mid = add_entry(rec, 0xfe010000, 0xfe0effff, &bar_a, VFIO_DMA_MAPPING_STATE_MAPPED,
+    mid = add_entry(rec, 0xfe010000, 0xfe0effff, &bar_a, MAPPED,
                     "BAR 2");
-    tail = add_entry(rec, 0xfe0ff000, 0xfe0fffff, &bar_a, VFIO_DMA_MAPPING_STATE_SKIPPED,
+    tail = add_entry(rec, 0xfe0ff000, 0xfe0fffff, &bar_a, SKIPPED,
                      "BAR 2");
 
-    add_entry(rec, 0xfe000000, 0xfe000fff, &same_start, VFIO_DMA_MAPPING_STATE_MAPPED,
+    add_entry(rec, 0xfe000000, 0xfe000fff, &same_start, MAPPED,
               "stale");
 
     got = collect_section(rec, &bar_a);
@@ -746,31 +755,31 @@ static void test_record_counters(void)
         assert_int128(bytes_state(rec, st), 0, 0);
     }
 
-    m1 = add_entry(rec, 0x0, 0xfffff, &sec, VFIO_DMA_MAPPING_STATE_MAPPED, "guest RAM");
-    m2 = add_entry(rec, 0x100000, 0x100fff, &sec, VFIO_DMA_MAPPING_STATE_MAPPED, "ram");
-    s = add_entry(rec, 0x200000, 0x2007ff, &sec, VFIO_DMA_MAPPING_STATE_SKIPPED, "skip");
-    f = add_entry(rec, 0x300000, 0x30ffff, &sec, VFIO_DMA_MAPPING_STATE_FAILED, "fail");
+    m1 = add_entry(rec, 0x0, 0xfffff, &sec, MAPPED, "guest RAM");
+    m2 = add_entry(rec, 0x100000, 0x100fff, &sec, MAPPED, "ram");
+    s = add_entry(rec, 0x200000, 0x2007ff, &sec, SKIPPED, "skip");
+    f = add_entry(rec, 0x300000, 0x30ffff, &sec, FAILED, "fail");
     g_assert_cmpint(f->error, ==, EINVAL);
 
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_MAPPED), ==, 2);
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_SKIPPED), ==, 1);
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_FAILED), ==, 1);
+    g_assert_cmpuint(count_state(rec, MAPPED), ==, 2);
+    g_assert_cmpuint(count_state(rec, SKIPPED), ==, 1);
+    g_assert_cmpuint(count_state(rec, FAILED), ==, 1);
     g_assert_cmpuint(count_state(rec, STATE_ANY), ==, 4);
-    assert_int128(bytes_state(rec, VFIO_DMA_MAPPING_STATE_MAPPED), 0, 0x101000);
-    assert_int128(bytes_state(rec, VFIO_DMA_MAPPING_STATE_SKIPPED), 0, 0x800);
-    assert_int128(bytes_state(rec, VFIO_DMA_MAPPING_STATE_FAILED), 0, 0x10000);
+    assert_int128(bytes_state(rec, MAPPED), 0, 0x101000);
+    assert_int128(bytes_state(rec, SKIPPED), 0, 0x800);
+    assert_int128(bytes_state(rec, FAILED), 0, 0x10000);
     assert_int128(bytes_state(rec, STATE_ANY), 0,
                   0x101000 + 0x800 + 0x10000);
 
     vfio_dma_record_remove(rec, m2);
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_MAPPED), ==, 1);
-    assert_int128(bytes_state(rec, VFIO_DMA_MAPPING_STATE_MAPPED), 0, 0x100000);
+    g_assert_cmpuint(count_state(rec, MAPPED), ==, 1);
+    assert_int128(bytes_state(rec, MAPPED), 0, 0x100000);
     vfio_dma_record_remove(rec, s);
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_SKIPPED), ==, 0);
-    assert_int128(bytes_state(rec, VFIO_DMA_MAPPING_STATE_SKIPPED), 0, 0);
+    g_assert_cmpuint(count_state(rec, SKIPPED), ==, 0);
+    assert_int128(bytes_state(rec, SKIPPED), 0, 0);
     vfio_dma_record_remove(rec, f);
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_FAILED), ==, 0);
-    assert_int128(bytes_state(rec, VFIO_DMA_MAPPING_STATE_FAILED), 0, 0);
+    g_assert_cmpuint(count_state(rec, FAILED), ==, 0);
+    assert_int128(bytes_state(rec, FAILED), 0, 0);
     g_assert_cmpuint(count_state(rec, STATE_ANY), ==, 1);
     vfio_dma_record_remove(rec, m1);
     g_assert_cmpuint(count_state(rec, STATE_ANY), ==, 0);
@@ -786,14 +795,14 @@ static void test_record_whole_space(void)
     VFIODMASectionId top = { MR(mr_bar0), TOP_64K, UINT64_MAX };
     VFIODMAEntry *big, *small;
 
-    big = add_entry(rec, 0, UINT64_MAX, &all, VFIO_DMA_MAPPING_STATE_MAPPED, "everything");
+    big = add_entry(rec, 0, UINT64_MAX, &all, MAPPED, "everything");
     assert_int128(entry_size(big), 1, 0);
-    assert_int128(bytes_state(rec, VFIO_DMA_MAPPING_STATE_MAPPED), 1, 0);
+    assert_int128(bytes_state(rec, MAPPED), 1, 0);
     g_assert_true(vfio_dma_record_first(rec, 0, 0) == big);
     g_assert_true(vfio_dma_record_first(rec, UINT64_MAX, UINT64_MAX) == big);
     g_assert_true(vfio_dma_record_first(rec, 0x12345678, 0x12345678) == big);
 
-    small = add_entry(rec, TOP_64K, UINT64_MAX, &top, VFIO_DMA_MAPPING_STATE_SKIPPED,
+    small = add_entry(rec, TOP_64K, UINT64_MAX, &top, SKIPPED,
                       "top");
     assert_int128(bytes_state(rec, STATE_ANY), 1,
                   0x10000);
@@ -840,8 +849,8 @@ static void test_record_many(void)
             .last = ((uint64_t)(i / 4) << 20) + 0xfffff,
         };
         first = sec.first + (i % 4) * 0x40000;
-        st = i % 4 == 3 ? VFIO_DMA_MAPPING_STATE_SKIPPED : i % 7 == 0 ? VFIO_DMA_MAPPING_STATE_FAILED
-                                                         : VFIO_DMA_MAPPING_STATE_MAPPED;
+        st = i % 4 == 3 ? SKIPPED : i % 7 == 0 ? FAILED
+                                                         : MAPPED;
         name = g_strdup_printf("entry %d", i);
         entries[i] = add_entry(rec, first, first + 0x3ffff, &sec, st, name);
         count[st]++;
@@ -849,13 +858,13 @@ static void test_record_many(void)
 
     g_assert_cmpuint(count_state(rec, STATE_ANY), ==,
                      N_MANY);
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_MAPPED), ==,
-                     count[VFIO_DMA_MAPPING_STATE_MAPPED]);
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_SKIPPED), ==,
+    g_assert_cmpuint(count_state(rec, MAPPED), ==,
+                     count[MAPPED]);
+    g_assert_cmpuint(count_state(rec, SKIPPED), ==,
                      N_MANY / 4);
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_FAILED), ==,
-                     count[VFIO_DMA_MAPPING_STATE_FAILED]);
-    g_assert_cmpuint(count[VFIO_DMA_MAPPING_STATE_FAILED], >, 0);
+    g_assert_cmpuint(count_state(rec, FAILED), ==,
+                     count[FAILED]);
+    g_assert_cmpuint(count[FAILED], >, 0);
     assert_int128(bytes_state(rec, STATE_ANY), 0,
                   (uint64_t)N_MANY * 0x40000);
 
@@ -891,7 +900,7 @@ static void test_record_many(void)
     }
     g_assert_cmpuint(count_state(rec, STATE_ANY), ==,
                      N_MANY / 2);
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_SKIPPED), ==, 0);
+    g_assert_cmpuint(count_state(rec, SKIPPED), ==, 0);
     assert_int128(bytes_state(rec, STATE_ANY), 0,
                   (uint64_t)N_MANY / 2 * 0x40000);
     for (i = 0; i < N_MANY; i++) {
@@ -932,10 +941,10 @@ static void test_record_random(void)
             uint64_t len = g_test_rand_int_range(1, 0x8000);
 
             g_ptr_array_add(live, add_entry(rec, first, first + len - 1,
-                                            &sec, VFIO_DMA_MAPPING_STATE_MAPPED, "r"));
+                                            &sec, MAPPED, "r"));
         }
     }
-    g_assert_cmpuint(count_state(rec, VFIO_DMA_MAPPING_STATE_MAPPED), ==,
+    g_assert_cmpuint(count_state(rec, MAPPED), ==,
                      live->len);
 
     for (q = 0; q < 500; q++) {

@@ -155,6 +155,8 @@ typedef struct VFIODMAPiece {
     VfioDmaSkipReason reason;
 } VFIODMAPiece;
 
+typedef void (*VFIODMAPieceFunc)(const VFIODMAPiece *piece, void *opaque);
+
 /**
  * vfio_dma_range_split: cut a section into pieces to map or leave out
  *
@@ -162,10 +164,12 @@ typedef struct VFIODMAPiece {
  * @iova_ranges: the usable IOVA ranges (a sorted GList of Range), or
  *     NULL if every IOVA is usable.
  * @granule: the mapping granule, a power of two.
- * @pieces: GArray of #VFIODMAPiece that receives the pieces, in order;
- *     together they cover @range exactly.
+ * @fn: called for each piece, in order; together they cover @range
+ *     exactly.
+ * @opaque: passed to @fn.
  */
 void vfio_dma_range_split(const Range *range, GList *iova_ranges,
-                          uint64_t granule, GArray *pieces);
+                          uint64_t granule, VFIODMAPieceFunc fn,
+                          void *opaque);
 
 #endif /* HW_VFIO_VFIO_DMA_RECORD_H */

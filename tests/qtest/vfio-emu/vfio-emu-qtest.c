@@ -232,6 +232,19 @@ bool vfio_emu_qtest_parse_warning(const char *msg, VfioEmuQWarning *w)
     return true;
 }
 
+void vfio_emu_qtest_set_mem32_window(VfioEmuQTest *t, VfioEmuQDev *d,
+                                     uint64_t base, uint64_t last)
+{
+    g_autofree QPCIDevice *rp = NULL;
+
+    rp = qpci_device_find(t->bus, QPCI_DEVFN(ROOT_PORT_SLOT + d->index, 0));
+    g_assert_nonnull(rp);
+    qpci_config_writew(rp, PCI_MEMORY_BASE, (base >> 16) & 0xfff0);
+    qpci_config_writew(rp, PCI_MEMORY_LIMIT, (last >> 16) & 0xfff0);
+    d->mem32_first = base;
+    d->mem32_last = last;
+}
+
 static void program_root_port(VfioEmuQTest *t, VfioEmuQDev *d)
 {
     g_autofree QPCIDevice *rp = NULL;
@@ -240,6 +253,10 @@ static void program_root_port(VfioEmuQTest *t, VfioEmuQDev *d)
     uint64_t m32_last = m32 + MEM32_WINDOW_SIZE - 1;
     uint64_t m64_last = m64 + MEM64_WINDOW_SIZE - 1;
 
+    if (d->mem32_last) {
+        m32 = d->mem32_first;
+        m32_last = d->mem32_last;
+    }
     rp = qpci_device_find(t->bus, QPCI_DEVFN(ROOT_PORT_SLOT + d->index, 0));
     g_assert_nonnull(rp);
     qpci_config_writeb(rp, PCI_PRIMARY_BUS, 0);
@@ -553,6 +570,9 @@ void vfio_emu_qtest_set_bar(VfioEmuQTest *t, VfioEmuQDev *d, int bar,
     /* it must be routed by the root port */
     if (addr >= m64 && addr + size <= m64 + MEM64_WINDOW_SIZE) {
         g_assert_true(d->bar_mem64[bar]);
+    } else if (d->mem32_last) {
+        g_assert_cmphex(addr, >=, d->mem32_first);
+        g_assert_cmphex(addr + size - 1, <=, d->mem32_last);
     } else {
         g_assert_cmphex(addr, >=, m32);
         g_assert_cmphex(addr + size, <=, m32 + MEM32_WINDOW_SIZE);

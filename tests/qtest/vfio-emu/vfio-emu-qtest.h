@@ -46,6 +46,8 @@ typedef struct VfioEmuQDev {
     bool bar_io[VFIO_EMU_QTEST_NUM_BARS];
     uint64_t bar_addr[VFIO_EMU_QTEST_NUM_BARS];   /* or ..._UNMAPPED */
     char *props;                /* extra vfio-pci properties, "k=v,..." */
+    uint64_t mem32_first;       /* the root port's 32-bit window, if moved */
+    uint64_t mem32_last;
 } VfioEmuQDev;
 
 /* A host mapping (mmap) of part of a BAR in QEMU */
@@ -189,6 +191,13 @@ void vfio_emu_qtest_start(VfioEmuQTest *t, const char *extra_args);
 
 /* Quit QEMU and remove the temporary files */
 void vfio_emu_qtest_free(VfioEmuQTest *t);
+
+/*
+ * Move the 32-bit memory window of @d's root port to [@base, @last]
+ * (1 MiB granular), for a BAR placed outside VFIO_EMU_QTEST_MEM32()
+ */
+void vfio_emu_qtest_set_mem32_window(VfioEmuQTest *t, VfioEmuQDev *d,
+                                     uint64_t base, uint64_t last);
 
 /* Program BAR @bar at guest address @addr (config cycles only) */
 void vfio_emu_qtest_set_bar(VfioEmuQTest *t, VfioEmuQDev *d, int bar,
