@@ -51,7 +51,10 @@ bpo_pkgs=(meson python3-pycotap)
 # bookworm-backports; L1's initramfs is busybox-static, packed with cpio,
 # its modules resolved with kmod's depmod.  (gcc builds the 64K shim; the
 # kernel .deb is fetched by the test itself with apt-get download.)
-systest_pkgs=(qemu-system-x86 busybox-static cpio kmod)
+# The guest tier (tests/vfio-guest) adds OVMF; the libvirt tier
+# (tests/vfio-libvirt) bookworm's libvirt, started by the test itself.
+systest_pkgs=(qemu-system-x86 busybox-static cpio kmod ovmf
+              libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
 systest_ok() {
     [ "${1:-}" != --system-test ] ||
         dpkg --compare-versions \

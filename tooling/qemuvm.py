@@ -7,6 +7,7 @@ connection (a socketpair), the qtest socket and the log.  Run with Debian's
 /usr/bin/python3 (the packages need nothing beyond the standard library).
 """
 
+import logging
 import os
 import sys
 import tempfile
@@ -18,11 +19,14 @@ if QEMU_PYTHON not in sys.path:
 
 # pylint: disable=wrong-import-position
 from qemu.machine import QEMUMachine  # noqa: E402
+from qemu.machine.machine import VMLaunchFailure  # noqa: E402
 from qemu.machine.qtest import QEMUQtestMachine  # noqa: E402
 from qemu.qmp import QMPError  # noqa: E402  (re-exported for callers)
 from qemu.qmp.legacy import QMPBadPortError  # noqa: E402,F401
 
-__all__ = ["VM", "QMPError"]
+__all__ = ["VM", "QMPError", "VMLaunchFailure"]
+# the tests judge exit statuses themselves
+logging.getLogger("qemu.machine").setLevel(logging.ERROR)
 
 
 def env_wrapper(env):
@@ -30,6 +34,9 @@ def env_wrapper(env):
     when env is None, in ours: qemu.machine's Popen takes no env."""
     if env is None:
         return []
+    if all(env.get(k) == v for k, v in os.environ.items()):
+        return ["/usr/bin/env"] + ["%s=%s" % kv for kv in env.items()
+                                   if os.environ.get(kv[0]) != kv[1]]
     return ["/usr/bin/env", "-i"] + ["%s=%s" % kv for kv in env.items()]
 
 
