@@ -73,6 +73,7 @@ elif [ "${1:-}" = --bench ]; then
 fi
 
 if have_all "${want[@]}" && systest_ok "${1:-}" &&
+   { [ "${1:-}" != --system-test ] || grep -q '^user = "root"' /etc/libvirt/qemu.conf 2>/dev/null; } &&
    dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson)" ge 1.5; then
     echo "install-deps: everything is installed already"
     exit 0
@@ -96,6 +97,17 @@ if [ "${1:-}" = --system-test ]; then
              "test needs bookworm-backports' 10.0" >&2
         exit 1
     }
+fi
+
+# libvirt without libvirt-daemon-system has no libvirt-qemu user: the
+# libvirt tier runs its guests' QEMU as root (tests/vfio-libvirt starts
+# virtlogd and libvirtd itself, without systemd).
+if [ "${1:-}" = --system-test ]; then
+    mkdir -p /etc/libvirt /var/log/libvirt/qemu /var/run/libvirt
+    touch /etc/libvirt/qemu.conf
+    grep -q '^user = "root"' /etc/libvirt/qemu.conf ||
+        printf '# vfio-series libvirt tier\nuser = "root"\ngroup = "root"\n' \
+            >> /etc/libvirt/qemu.conf
 fi
 
 mver=$(dpkg-query -W -f='${Version}' meson)
