@@ -1,7 +1,8 @@
 # The project's entry points.  `make demo` and `make check` do everything,
 # including installing Debian's packages (as root) and building QEMU.
 .PHONY: all deps base tree export build baseline series check-series \
-        debian-patches check check-asan system-test vfio-selftests demo bench clean help
+        debian-patches check check-asan system-test vfio-selftests guest-test \
+        libvirt-test demo bench clean help
 
 all: build
 
@@ -17,6 +18,8 @@ help:
 	@echo "make check-asan      the vfio tests under ASan+UBSan (part of make check)"
 	@echo "make system-test     nested-VM test of our QEMU against real kernel VFIO (installs its packages)"
 	@echo "make vfio-selftests  the kernel's VFIO selftests (linux-source-7.3) against vfio-emu"
+	@echo "make guest-test      real guests (SeaBIOS, OVMF, Linux) on emulated vfio-pci devices"
+	@echo "make libvirt-test    libvirt runs our QEMU with emulated vfio-pci devices"
 	@echo "make debian-patches  DEP-3 quilt patches for debian/patches in build/debian-patches"
 	@echo "make bench           this series against the base: build/bench/report.md (TOGGLES=N)"
 
@@ -59,6 +62,13 @@ system-test: build
 
 vfio-selftests: build
 	@tests/vfio-selftests/run
+guest-test: build
+	@tooling/install-deps.sh --system-test
+	@tests/vfio-guest/run
+
+libvirt-test: build
+	@tooling/install-deps.sh --system-test
+	@tests/vfio-libvirt/run
 
 check-asan: deps
 	@tooling/check-asan.sh

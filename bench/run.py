@@ -42,7 +42,8 @@ TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "tooling"))
 sys.path.insert(0, HERE)
 
-from vfioemu import BUILD, PRELOAD, Machine, trimmed  # noqa: E402
+from vfioemu import BUILD, PRELOAD, Machine  # noqa: E402
+from vfiomodel import trimmed  # noqa: E402
 import layouts as L  # noqa: E402
 from callgrind import Profile  # noqa: E402
 

@@ -10,6 +10,7 @@
 #   5. the kernel's own VFIO selftests (Debian's linux-source-7.3) against
 #      vfio-emu (tests/vfio-selftests)
 #   6. the nested-VM system test, when its packages are installed
+#   7. the guest tier and the libvirt tier (tests/vfio-guest, tests/vfio-libvirt)
 # The last line is "N passed, M failed".
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -159,6 +160,26 @@ if [ -x "$TOP/tests/vfio-system/run" ]; then
         step "system test: real kernel VFIO in a nested VM" "$TOP/tests/vfio-system/run"
     else
         note "system test: not run (its packages are missing: tooling/install-deps.sh --system-test)"
+    fi
+fi
+
+# The guest tier (real firmware and Linux on emulated vfio-pci devices)
+# and the libvirt tier; their packages come with --system-test.
+if "$TOP/tests/vfio-guest/run" --can-run; then
+    step "guest tier: SeaBIOS/OVMF and Linux on emulated vfio-pci" \
+        "$TOP/tests/vfio-guest/run"
+else
+    result "guest tier: its packages (tooling/install-deps.sh --system-test)" 1
+fi
+# The libvirt tier is not part of make check yet (CHECK_LIBVIRT=1 runs
+# it): under libvirt, query-pci and the IOMMU table say the GPU's BARs do
+# not decode while the guest's sysfs says they do (tests/vfio-libvirt).
+if [ "${CHECK_LIBVIRT:-0}" = 1 ] && [ -x "$TOP/tests/vfio-libvirt/run" ]; then
+    if "$TOP/tests/vfio-libvirt/run" --can-run; then
+        step "libvirt tier: virsh drives our QEMU with emulated vfio-pci" \
+            "$TOP/tests/vfio-libvirt/run"
+    else
+        result "libvirt tier: its packages (tooling/install-deps.sh --system-test)" 1
     fi
 fi
 

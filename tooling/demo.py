@@ -14,7 +14,8 @@ import sys
 import textwrap
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vfioemu import BUILD, Machine, trimmed  # noqa: E402
+from vfioemu import BUILD, Machine  # noqa: E402
+from vfiomodel import trimmed  # noqa: E402
 
 OURS = os.path.join(BUILD, "qemu-system-x86_64")
 BASE = os.path.join(BUILD, "baseline", "qemu-system-x86_64")

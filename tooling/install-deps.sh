@@ -53,7 +53,10 @@ bpo_pkgs=(meson python3-pycotap)
 # bookworm-backports; L1's initramfs is busybox-static, packed with cpio,
 # its modules resolved with kmod's depmod.  (gcc builds the 64K shim; the
 # kernel .deb is fetched by the test itself with apt-get download.)
-systest_pkgs=(qemu-system-x86 busybox-static cpio kmod)
+# The guest tier (tests/vfio-guest) adds OVMF; the libvirt tier
+# (tests/vfio-libvirt) bookworm's libvirt, started by the test itself.
+systest_pkgs=(qemu-system-x86 busybox-static cpio kmod ovmf
+              libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients)
 systest_ok() {
     [ "${1:-}" != --system-test ] ||
         dpkg --compare-versions \
@@ -72,6 +75,7 @@ elif [ "${1:-}" = --bench ]; then
 fi
 
 if have_all "${want[@]}" && systest_ok "${1:-}" &&
+   { [ "${1:-}" != --system-test ] || grep -q '^user = "root"' /etc/libvirt/qemu.conf 2>/dev/null; } &&
    dpkg --compare-versions "$(dpkg-query -W -f='${Version}' meson)" ge 1.5; then
     echo "install-deps: everything is installed already"
     exit 0
@@ -95,6 +99,17 @@ if [ "${1:-}" = --system-test ]; then
              "test needs bookworm-backports' 10.0" >&2
         exit 1
     }
+fi
+
+# libvirt without libvirt-daemon-system has no libvirt-qemu user: the
+# libvirt tier runs its guests' QEMU as root (tests/vfio-libvirt starts
+# virtlogd and libvirtd itself, without systemd).
+if [ "${1:-}" = --system-test ]; then
+    mkdir -p /etc/libvirt /var/log/libvirt/qemu /var/run/libvirt
+    touch /etc/libvirt/qemu.conf
+    grep -q '^user = "root"' /etc/libvirt/qemu.conf ||
+        printf '# vfio-series libvirt tier\nuser = "root"\ngroup = "root"\n' \
+            >> /etc/libvirt/qemu.conf
 fi
 
 mver=$(dpkg-query -W -f='${Version}' meson)

@@ -8,7 +8,8 @@ cycles (0xcf8/0xcfc) as firmware would; toggle memory decoding; read the
 emulated IOMMU's table and call log, QEMU's flat view and QMP.
 
 Works with any build of QEMU 10.0 (the unpatched base too): the emulation
-only sees system calls.  Used by `make demo` and `make bench`.
+only sees system calls.  Used by `make demo` and `make bench`.  QEMU is run
+with QEMU's own python/qemu/machine (tooling/qemuvm.py).
 """
 
 import os
@@ -16,7 +17,7 @@ import re
 import shutil
 import tempfile
 
-from qmp import QEMU
+from qemuvm import VM
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(TOP, "build")
@@ -42,13 +43,6 @@ def mem64_window(i):
     """Device i's 64-bit prefetchable window (4 GiB)."""
     return 0x4000000000 + (i << 32)
 
-
-def trimmed(first, last, granule):
-    """Bytes of [first, last] that whole, aligned granules cover: what the
-    IOMMU can map of a section once it is trimmed inward."""
-    lo = (first + granule - 1) // granule * granule
-    hi = (last + 1) // granule * granule
-    return max(hi - lo, 0)
 
 
 def _num(s):
@@ -154,8 +148,8 @@ class Machine:
         env = dict(self.env or os.environ)
         env.update(VFIO_EMU_CONFIG=self.config, VFIO_EMU_STATE=self.state,
                    LD_PRELOAD=self.preload)
-        self.vm = QEMU(self.binary, args, env=env, wrapper=self.wrapper,
-                       stderr_path=os.path.join(self.dir, "stderr"))
+        self.vm = VM(self.binary, args, env=env, wrapper=self.wrapper,
+                     stderr_path=os.path.join(self.dir, "stderr"))
         for d in self.devs:
             self._program_root_port(d)
             self._size_bars(d)
