@@ -118,7 +118,8 @@ def main():
                  "     "))
     print("       (%d guest RAM rows, as above; no BAR row)" % len(ram))
 
-    hint = [w for w in ours["stderr"][0].split() if "x-msix-relocation=" in w]
+    hint = [w for line in ours["stderr"] for w in line.split()
+            if "x-msix-relocation=" in w]
     if hint:
         fixed = run(OURS, False, props=hint[0])
         print("\n3. With the hint applied (-device vfio-pci,...,%s): BAR0 has "

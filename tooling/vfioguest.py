@@ -246,49 +246,16 @@ class Emulation:
 # --------------------------------------------------------------- warnings
 
 WARN_PREFIX = "qemu-system-x86_64: warning: "
-CAUSES = {   # the words of each cause in a warning -> QMP's reason
-    "not aligned to the IOMMU page": "unaligned",
-    "outside the host IOMMU's usable IOVA ranges": "outside-iova-ranges",
-    "the DMA map failed": "failed",
-}
-
-
 def parse_warnings(text):
-    """Our DMA warnings in QEMU's stderr (or libvirt's domain log), by parts:
-    [{qid, bdf, bar, ranges, cause, hint, text}], and the other lines.
-
-    A warning is its first line (WARN_PREFIX) plus the continuation lines
-    that follow it (error_append_hint style); the parts are found
-    anywhere in it, so rewording moves no assertion."""
-    blocks, other = [], []
-    for line in text.splitlines():
-        # libvirt's log prefixes QEMU's lines with a timestamp
-        line = re.sub(r"^\d{4}-\d\d-\d\d[ T][0-9:.]+\+\d{4}: ", "", line)
-        if not line.strip():
-            continue
-        if "warning: vfio-pci '" in line:
-            blocks.append([line[line.index("vfio-pci '"):]])
-        elif blocks and not re.match(r"^(qemu-system-x86_64|\S+: )", line) \
-                and not line.startswith(("char device", "main-loop")):
-            blocks[-1].append(line.strip())
-        else:
-            other.append(line)
-    out = []
-    for b in blocks:
-        t = " ".join(b)
-        m = re.match(r"vfio-pci '([\w-]+)' \((\S+)\) BAR (\d)", t)
-        g = re.search(r"guest-physical ((?:0x[0-9a-f]+-0x[0-9a-f]+(?:, )?)+)",
-                      t)
-        cause = [v for k, v in CAUSES.items() if k in t]
-        hint = re.search(r"[Hh]int: (.*)", t)
-        out.append(dict(
-            qid=m.group(1) if m else None, bdf=m.group(2) if m else None,
-            bar=int(m.group(3)) if m else None,
-            ranges=[tuple(int(x, 16) for x in r.split("-"))
-                    for r in g.group(1).split(", ")] if g else [],
-            cause=cause[0] if len(cause) == 1 else None,
-            hint=hint.group(1) if hint else "", text=t))
-    return out, other
+    """Our DMA warnings in QEMU's stderr (or libvirt's domain log), by parts
+    (vfiomodel.parse_dma_messages; "cause" is the QMP reason the warning's
+    cause belongs to), and the other lines."""
+    warns, other = vfiomodel.parse_dma_messages(text)
+    for w in warns:
+        w["cause"] = w["reason"]
+    other = [line for line in other
+             if not line.startswith(("char device", "main-loop"))]
+    return warns, other
 
 
 def hint_names_bits(hint, bits):
@@ -385,8 +352,9 @@ class State:
 
 def expected(emu, st, qids):
     """What the model says the IOMMU holds for the devices' BARs:
-    ({(qid, bar): [mapped]}, {(qid, bar): [(range, reason)]})."""
-    want_m, want_s = {}, {}
+    ({(qid, bar): [mapped]}, {(qid, bar): [(range, reason)]} skipped, and
+    the skipped ranges that are warned about, likewise)."""
+    want_m, want_s, want_w = {}, {}, {}
     for q in qids:
         bir, off, n = DEVICES[q]["msix"]
         for bar, (a, size) in st.pci.get(q, {}).items():
@@ -401,7 +369,12 @@ def expected(emu, st, qids):
                     m = []
                 want_m.setdefault((q, bar), []).extend(m)
                 want_s.setdefault((q, bar), []).extend(sk)
-    return want_m, want_s
+                want_w.setdefault((q, bar), []).extend(
+                    (r, why) for r, why in sk
+                    if vfiomodel.warned(r, why, a, size,
+                                        (off, n) if bar == bir else None,
+                                        emu.granule))
+    return want_m, want_s, want_w
 
 
 def bar_table(emu, table):
@@ -439,7 +412,7 @@ def check_state(chk, emu, st, qids):
                     " query-pci agrees" % (s, q, bar, a,
                                            "on" if g["command"] & 2 else
                                            "off"), qp.get(bar))
-    want_m, want_s = expected(emu, st, qids)
+    want_m, want_s, want_w = expected(emu, st, qids)
     got = bar_table(emu, st.table)
     for key in sorted(set(want_m) | set(got)):
         wm = vfiomodel.merge(want_m.get(key, []))
@@ -479,7 +452,8 @@ def check_state(chk, emu, st, qids):
                 "%s: %s: QMP's unmapped entries are the model's (%s)" %
                 (s, key, fmt([r for r, _ in want_s.get(key, [])])),
                 "QMP %s" % sorted(qs.get(key, [])))
-    return want_s
+    # what the warnings must be about
+    return want_w
 
 
 class EventReplay:

@@ -10,6 +10,8 @@ change of policy is a change of this file.
 Ranges are (first, last) pairs, both inclusive.
 """
 
+import re
+
 MSIX_ENTRY_SIZE = 16
 
 
@@ -97,3 +99,84 @@ def merge(ranges):
 
 def total(ranges):
     return sum(last - first + 1 for first, last in ranges)
+
+
+HOST_PAGE = 4096
+
+
+def warned(piece, reason, bar_addr, bar_size, msix, granule,
+           host_page=HOST_PAGE):
+    """Whether the series warns about a skipped piece of a BAR, or only
+    records it (QMP, trace point): the rest of the host page(s) that hold
+    the BAR's MSI-X table is not warned about, unless the BAR is smaller
+    than a granule.  msix: (table offset, entries) when the table is in
+    this BAR."""
+    if reason != "unaligned" or not msix or bar_size < granule:
+        return True
+    t0 = bar_addr + msix[0]
+    t1 = t0 + msix[1] * MSIX_ENTRY_SIZE - 1
+    lo = t0 // host_page * host_page
+    hi = (t1 // host_page + 1) * host_page - 1
+    return not (lo <= piece[0] and piece[1] <= hi)
+
+
+# The series' warnings, by parts (the one place in Python that knows the
+# wording; tests/qtest/vfio-emu/vfio-emu-qtest.c has the C one):
+#   [prefix: ]warning: DEVICE REGION: SIZE not DMA-mapped: CAUSE
+#   Guest-physical RANGES, IOMMU page SIZE, host page SIZE.
+#   [Usable IOVA ranges: RANGES.]
+#   Peer-to-peer DMA to that range will fault.
+#   Hint: HINT
+_HEAD = re.compile(r"warning: ((\S+) '([\w-]+)' \((\S+)\)|\S+ \S+|vfio:) "
+                   r"(BAR (\d)|region [^:]*): ([0-9.]+ [KMGTPE]?i?B) not "
+                   r"DMA-mapped: (.*)$")
+_WHERE = re.compile(r"^Guest-physical (.*), IOMMU page ([0-9.]+ [KMGTPE]?i?B),"
+                    r" host page ([0-9.]+ [KMGTPE]?i?B)\.$")
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\d[ T][0-9:.]+\+\d{4}: ")
+
+
+def cause_reason(cause):
+    """The QMP reason (or "failed") that a warning's cause belongs to."""
+    if cause.startswith("the host refused"):
+        return "failed"
+    if cause.startswith(("above the host IOMMU", "in a range the host")):
+        return "outside-iova-ranges"
+    return "unaligned"
+
+
+def parse_dma_messages(text):
+    """QEMU's stderr (or libvirt's domain log, timestamps removed): the
+    series' warnings as dicts (device, qid, bdf, region, bar, size, cause,
+    reason, ranges, iommu_page, host_page, iova_ranges, hint, text), and
+    every other line."""
+    warnings, other, cur = [], [], None
+    for line in text.splitlines():
+        line = _STAMP.sub("", line)
+        if not line.strip():
+            continue
+        m = _HEAD.search(line)
+        if m:
+            cur = dict(device=m.group(1), qid=m.group(3), bdf=m.group(4),
+                       region=m.group(5),
+                       bar=int(m.group(6)) if m.group(6) else None,
+                       size=m.group(7), cause=m.group(8),
+                       reason=cause_reason(m.group(8)), ranges=[],
+                       iommu_page=None, host_page=None, iova_ranges=None,
+                       hint="", text=line)
+            warnings.append(cur)
+            continue
+        if cur is not None and not line.startswith("qemu-system-"):
+            cur["text"] += "\n" + line
+            w = _WHERE.match(line)
+            if w:
+                cur["ranges"] = [tuple(int(x, 16) for x in r.split("-"))
+                                 for r in w.group(1).split(", ")]
+                cur["iommu_page"], cur["host_page"] = w.group(2), w.group(3)
+            elif line.startswith("Usable IOVA ranges: "):
+                cur["iova_ranges"] = line[20:].rstrip(".")
+            elif line.startswith("Hint: "):
+                cur["hint"] = line[6:]
+            continue
+        cur = None
+        other.append(line)
+    return warnings, other
