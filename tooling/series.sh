@@ -70,6 +70,9 @@ head, sep, body = text.partition("\n---\n")
 head = head.replace("From: " + os.environ["PH"], "From: " + os.environ["IDENT"], 1)
 head = head.replace("Signed-off-by: " + os.environ["PH"],
                     "Signed-off-by: " + os.environ["IDENT"])
+# our new files name their authors: the submitter
+body = body.replace("+ * Copyright (c) 2026 The vfio-series authors",
+                    "+ * Copyright (c) 2026 " + os.environ["IDENT"])
 open(path, "w").write(head + sep + body)
 PY
 done
@@ -87,6 +90,7 @@ if [ "$n" -gt 0 ]; then
         --subject-prefix="PATCH" -o "$out" "v$UPSTREAM_VERSION..series"
     # Fill the cover letter from patches/cover-letter (subject line, blank, body).
     cover=$(ls "$out"/0000-cover-letter.patch)
+    sed -i "s|^From: $placeholder\$|From: $ident|" "$cover"
     subject=$(head -1 "$PATCHES/cover-letter")
     tail -n +3 "$PATCHES/cover-letter" > "$tmp/blurb"
     python3 - "$cover" "$subject" "$tmp/blurb" <<'PY'
