@@ -44,6 +44,7 @@ sys.path.insert(0, HERE)
 
 from vfioemu import BUILD, PRELOAD, Machine  # noqa: E402
 from vfiomodel import trimmed  # noqa: E402
+from qemuvm import VMLaunchFailure  # noqa: E402
 import layouts as L  # noqa: E402
 from callgrind import Profile  # noqa: E402
 
@@ -161,11 +162,14 @@ def ioctl_stats(events):
 def start_error(m, exc):
     """The line of QEMU's stderr that says why it did not start."""
     # QEMU wrote this before it exited, and the socket closed at its exit.
-    try:
-        with open(os.path.join(m.dir, "stderr")) as f:
-            text = f.read()
-    except OSError:
-        text = ""
+    text = ""
+    for name in ("stderr.log", "stderr"):    # qemu.machine adds .log
+        try:
+            with open(os.path.join(m.dir, name)) as f:
+                text = f.read()
+            break
+        except OSError:
+            continue
     lines = [ln for ln in text.splitlines() if "qemu-system" in ln]
     if not lines:
         return "QEMU did not start (%s)" % exc
@@ -187,7 +191,7 @@ def run_layout(build, layout, page, extra="", faults="", cycles=CYCLES):
     res = {"build": build, "layout": layout["name"], "page": page}
     try:
         m.start()
-    except (RuntimeError, OSError) as exc:
+    except (RuntimeError, OSError, VMLaunchFailure) as exc:
         res.update(started=False, error=start_error(m, exc))
         m.quit()
         return res
