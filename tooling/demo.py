@@ -248,9 +248,10 @@ def gpu_part():
     for line in bar_rows(fixed["info"]):
         print("    " + line.strip())
     b = fixed["bar1"]
-    print("   The guest's sysfs, BAR 1: 0x%x-0x%x, below 2^39; BAR 1 mapped: "
-          "%s; %d warning(s)." % (b[0], b[1], size_str(fixed["mapped1"]),
-                                  nwarn) if b else "   BAR 1: not seen")
+    print("   The guest's sysfs, BAR 1: 0x%x-0x%x, %s 2^39; BAR 1 mapped: "
+          "%s; %d warning(s)." % (b[0], b[1], "below" if b[1] < 1 << 39 else
+                                  "above", size_str(fixed["mapped1"]), nwarn)
+          if b else "   BAR 1: the guest does not see it")
     return ok and b and b[1] < 1 << 39 and fixed["mapped1"] == 16 << 30
 
 def main():
