@@ -73,7 +73,10 @@ libvirt-test: build
 check-asan: deps
 	@tooling/check-asan.sh
 
+# the demo's second part boots OVMF and Linux (OVMF, busybox, the kernel the
+# system test fetches) and applies the hint through libvirt: --system-test.
 demo: build
+	@tooling/install-deps.sh --system-test
 	@/usr/bin/python3 tooling/demo.py
 
 bench: build baseline

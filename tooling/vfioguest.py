@@ -153,7 +153,16 @@ def initramfs():
     return cpio
 
 
-APPEND = "console=ttyS0 quiet loglevel=3 panic=-1 pcie_ports=native"
+# The guest's kernel command line.  The guest tier turns QEMU's ACPI PCI
+# hotplug off (ICH9-LPC.acpi-pci-hotplug-with-bridge-support=off) and has
+# the kernel drive its root ports natively (pciehp: device_del/device_add).
+# The libvirt tier keeps what libvirt gives, ACPI PCI hotplug on, and must
+# not force native control: with ACPI hotplug on, QEMU's root ports do not
+# report a cold-plugged device in Presence Detect State, and a pciehp that
+# overrides _OSC (pcie_ports=native) powers the "empty" slot off at probe:
+# the device's BARs are unmapped, its config space reads all-ones.
+APPEND_BASE = "console=ttyS0 quiet loglevel=3 panic=-1"
+APPEND = APPEND_BASE + " pcie_ports=native"
 
 
 # --------------------------------------------------------- the emulation
@@ -404,6 +413,12 @@ def check_state(chk, emu, st, qids):
         if g is None:
             continue
         qp = st.pci.get(q, {})
+        # all-ones: the device is gone or its slot powered off (sysfs
+        # keeps the resources; "command" 0xffff would look like decoding)
+        if not chk.chk(g["command"] != 0xffff, "%s: %s config space answers "
+                       "(not all-ones: the slot has power)" % (s, q),
+                       "command 0x%x" % g["command"]):
+            continue
         for bar, (a, e) in g["res"].items():
             want = (a, e - a + 1) if g["command"] & 2 else (UNMAPPED,
                                                             e - a + 1)

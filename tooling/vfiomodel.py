@@ -180,3 +180,35 @@ def parse_dma_messages(text):
         cur = None
         other.append(line)
     return warnings, other
+
+
+def size_to_str(n):
+    """QEMU's size_to_str() (util/cutils.c): what HMP prints for a size."""
+    import math
+    e = math.frexp(n / (1000.0 / 1024.0))[1] if n else 0
+    i = max(e - 1, 0) // 10
+    return "%s %sB" % (("%0.3g" % (n / float(1 << (i * 10)))),
+                       ["", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"][i])
+
+
+_INFO_ROW = re.compile(r"^\s+0x([0-9a-f]+)\s+([0-9.]+ [KMGTPE]?i?B) (r[w ]|\s\s) "
+                       r"(skipped: \S+|\S+)\s+(.*)$")
+
+
+def parse_info_vfio_dma(text):
+    """HMP's `info vfio-dma`: one dict (iova, size as printed, rw, state,
+    backing) per row of every container."""
+    rows = []
+    for line in text.splitlines():
+        m = _INFO_ROW.match(line)
+        if m:
+            rows.append(dict(iova=int(m.group(1), 16), size=m.group(2),
+                             rw=m.group(3).strip(), state=m.group(4),
+                             backing=m.group(5).strip()))
+    return rows
+
+
+def info_rows_of(table):
+    """What `info vfio-dma` must list as mapped for an IOMMU table (the
+    emulation's mappings): sorted (iova, printed size)."""
+    return sorted((m["iova"], size_to_str(m["size"])) for m in table)
