@@ -366,8 +366,10 @@ static void vfio_dma_phys_bits_hint(Error **errp, int bits)
                       " to %d, so that firmware places BARs below the"
                       " limit: -cpu ...,phys-bits=%d (or"
                       " host-phys-bits-limit=%d), or libvirt's"
-                      " <maxphysaddr mode='passthrough' limit='%d'/>.\n",
-                      bits, bits, bits, bits);
+                      " <maxphysaddr mode='emulate' bits='%d'/> (with a"
+                      " host-passthrough CPU also"
+                      " <maxphysaddr mode='passthrough' limit='%d'/>).\n",
+                      bits, bits, bits, bits, bits);
 }
 
 static void vfio_dma_append_hint(VFIOContainerBase *bcontainer,
