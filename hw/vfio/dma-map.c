@@ -182,38 +182,25 @@ char *vfio_dma_describe(const MemoryRegion *mr)
  * runs, printed when it commits, never twice for the same key.
  */
 
-/* Whether [@first, @last] of @mr lies in host pages QEMU emulates */
-static bool vfio_dma_in_emulated_page(const VFIODMARegion *region,
-                                      uint64_t first, uint64_t last)
+/*
+ * Whether [@first, @last] (offsets in @region) lies within the @page pages
+ * that hold what QEMU emulates of it, or with @touch, shares one with it
+ */
+static bool vfio_dma_by_emulated(const VFIODMARegion *region, uint64_t first,
+                                 uint64_t last, uint64_t page, bool touch)
 {
-    uint64_t page = qemu_real_host_page_size();
     int i;
 
     for (i = 0; i < ARRAY_SIZE(region->emulated); i++) {
         const Range *e = &region->emulated[i];
+        uint64_t lo, hi;
 
-        if (!range_is_empty(e) &&
-            QEMU_ALIGN_DOWN(e->lob, page) <= first &&
-            last <= QEMU_ALIGN_UP(e->upb + 1, page) - 1) {
-            return true;
+        if (range_is_empty(e)) {
+            continue;
         }
-    }
-    return false;
-}
-
-/* Whether [@first, @last] of @mr shares a @granule page with emulation */
-static bool vfio_dma_near_emulated(const VFIODMARegion *region,
-                                   uint64_t first, uint64_t last,
-                                   uint64_t granule)
-{
-    int i;
-
-    for (i = 0; i < ARRAY_SIZE(region->emulated); i++) {
-        const Range *e = &region->emulated[i];
-
-        if (!range_is_empty(e) &&
-            QEMU_ALIGN_DOWN(e->lob, granule) <= last &&
-            first <= QEMU_ALIGN_UP(e->upb + 1, granule) - 1) {
+        lo = QEMU_ALIGN_DOWN(e->lob, page);
+        hi = QEMU_ALIGN_UP(e->upb + 1, page) - 1;
+        if (touch ? lo <= last && first <= hi : lo <= first && last <= hi) {
             return true;
         }
     }
@@ -268,10 +255,11 @@ static bool vfio_dma_unaligned_cause(MemoryRegionSection *section,
         *cause = VFIO_DMA_CAUSE_VADDR;
         return true;
     }
-    if (vfio_dma_in_emulated_page(region, ofirst, olast)) {
+    if (vfio_dma_by_emulated(region, ofirst, olast,
+                             qemu_real_host_page_size(), false)) {
         return false;
     }
-    if (vfio_dma_near_emulated(region, ofirst, olast, granule)) {
+    if (vfio_dma_by_emulated(region, ofirst, olast, granule, true)) {
         *cause = VFIO_DMA_CAUSE_EMULATED_PAGE;
         return true;
     }
