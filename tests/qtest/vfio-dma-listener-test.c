@@ -36,7 +36,11 @@
  * partly and then wholly outside the IOVA ranges), decode cycles, BAR
  * moves and hot-unplug/replug in most of them, two devices sharing the
  * container, and MAP/UNMAP faults and the DMA entry limit with 4 KiB
- * pages.  Guest RAM is checked where it is strict: refused at startup
+ * pages.  The layouts run on 4 KiB host pages with IOMMU pages of 4 KiB,
+ * 16 KiB (as Apple's DART) and 64 KiB, and on 64 KiB host pages ("host64k",
+ * an aarch64 or POWER host: vfio-emu presents its host_page to QEMU) with
+ * IOMMU pages of 64 KiB, and of 4 KiB, which the kernel reports as 64 KiB.
+ * Guest RAM is checked where it is strict: refused at startup
  * (MAP fault, RAM outside the IOVA ranges, 2 MiB IOMMU pages, which the
  * BIOS ROM can never be aligned to) and hw_error on memory hotplug.
  */
@@ -59,8 +63,14 @@
 #define NBARS       VFIO_EMU_QTEST_NUM_BARS
 #define MAX_DEVS    2
 #define MAX_STEPS   24
-#define HOST_PAGE   qemu_real_host_page_size()
 #define MSIX_ENTRY  16
+
+/*
+ * The host page size QEMU sees in the test being run: the scenario's
+ * host_page, which vfio-emu's preload presents to QEMU, else the real one
+ * (this process is not under the preload)
+ */
+static uint64_t host_page;
 
 /* The usable IOVA ranges vfio-emu reports by default (an x86 host) */
 #define X86_IOVA    "0-0xfedfffff,0xfef00000-0xffffffffffff"
@@ -147,6 +157,7 @@ typedef struct Step {
 typedef struct Scenario {
     const char *name;
     uint64_t min_page;
+    uint64_t host_page;             /* 0: the real one */
     const char *iova_ranges;        /* NULL: X86_IOVA */
     int dma_entry_limit;            /* 0: the default */
     int ndevs;
@@ -222,6 +233,68 @@ static const Scenario scenarios[] = {
         .steps = { LIFE(0, 0, 1 * GiB) },
     }, {
         .name = "64k/two-devices", .min_page = 64 * KiB,
+        .ndevs = 2, .dev = { &connectx, &own_bar },
+        .steps = {
+            PROGRAM(0), PROGRAM(1), DECODE(0, 1), DECODE(1, 1),
+            DECODE(0, 0), DECODE(0, 1), MOVE(1, 0, 16 * MiB),
+            UNPLUG(0), DECODE(1, 0), DECODE(1, 1), REPLUG(0), PROGRAM(0),
+            DECODE(0, 1), UNPLUG(1), DECODE(0, 0), DECODE(0, 1),
+        },
+    }, {
+        .name = "16k/connectx", .min_page = 16 * KiB,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    }, {
+        .name = "16k/connectx-sparse", .min_page = 16 * KiB,
+        .ndevs = 1, .dev = { &connectx_sparse },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    }, {
+        .name = "16k/own-bar", .min_page = 16 * KiB,
+        .ndevs = 1, .dev = { &own_bar },
+        .steps = { LIFE(0, 2, 0x10000) },
+    }, {
+        .name = "16k/sub-page", .min_page = 16 * KiB,
+        .ndevs = 1, .dev = { &sub_page },
+        .steps = { LIFE(0, 0, 0x100000) },
+    }, {
+        .name = "host64k/connectx", .min_page = 64 * KiB,
+        .host_page = 64 * KiB,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    }, {
+        .name = "host64k/connectx-sparse", .min_page = 64 * KiB,
+        .host_page = 64 * KiB,
+        .ndevs = 1, .dev = { &connectx_sparse },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    }, {
+        .name = "host64k/connectx-relocated", .min_page = 64 * KiB,
+        .host_page = 64 * KiB,
+        .ndevs = 1, .dev = { &connectx_relocated },
+        .steps = { LIFE(0, 0, 64 * MiB) },
+    }, {
+        .name = "host64k/table-at-0", .min_page = 64 * KiB,
+        .host_page = 64 * KiB,
+        .ndevs = 1, .dev = { &table_at_0 },
+        .steps = { LIFE(0, 0, 1 * MiB) },
+    }, {
+        .name = "host64k/own-bar", .min_page = 64 * KiB,
+        .host_page = 64 * KiB,
+        .ndevs = 1, .dev = { &own_bar },
+        .steps = { LIFE(0, 2, 0x10000) },
+    }, {
+        .name = "host64k/sub-page", .min_page = 64 * KiB,
+        .host_page = 64 * KiB,
+        .ndevs = 1, .dev = { &sub_page },
+        .steps = { LIFE(0, 0, 0x100000) },
+    }, {
+        /* the IOMMU's 4 KiB pages are hidden behind the host's 64 KiB */
+        .name = "host64k/iommu-4k", .min_page = 4 * KiB,
+        .host_page = 64 * KiB,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = { LIFE(0, 0, 32 * MiB) },
+    }, {
+        .name = "host64k/two-devices", .min_page = 64 * KiB,
+        .host_page = 64 * KiB,
         .ndevs = 2, .dev = { &connectx, &own_bar },
         .steps = {
             PROGRAM(0), PROGRAM(1), DECODE(0, 1), DECODE(1, 1),
@@ -446,8 +519,8 @@ static void bar_sections(Ctx *c, int dev, int bar, GArray *out)
         tfirst = table_off(l, d);
         tend = tfirst + l->msix_entries * MSIX_ENTRY;
     }
-    if (size < HOST_PAGE && !(addr & (HOST_PAGE - 1))) {
-        size = HOST_PAGE;
+    if (size < host_page && !(addr & (host_page - 1))) {
+        size = host_page;
     }
     for (i = 0; i < mmaps->len; i++) {
         VfioEmuQMmap *m = &g_array_index(mmaps, VfioEmuQMmap, i);
@@ -455,14 +528,14 @@ static void bar_sections(Ctx *c, int dev, int bar, GArray *out)
 
         /* the kernel's areas: everything but the table's host pages */
         if (l->sparse && table_bar(l) == bar) {
-            uint64_t pfirst = QEMU_ALIGN_DOWN(tfirst, HOST_PAGE);
-            uint64_t pend = ROUND_UP(tend, HOST_PAGE);
+            uint64_t pfirst = QEMU_ALIGN_DOWN(tfirst, host_page);
+            uint64_t pend = ROUND_UP(tend, host_page);
 
             g_assert_true(end <= pfirst || start >= pend);
         } else {
             g_assert_cmphex(start, ==, 0);
             g_assert_cmphex(m->size, ==, ROUND_UP(l->bar_size[bar],
-                                                  HOST_PAGE));
+                                                  host_page));
         }
         /* aligned like the BAR's offset (capped at 1 GiB), so like IOVAs */
         g_assert_cmphex((m->vaddr - m->offset) &
@@ -489,8 +562,8 @@ static void bar_sections(Ctx *c, int dev, int bar, GArray *out)
         }
     }
     if (l->sparse && table_bar(l) == bar) {
-        bool head = QEMU_ALIGN_DOWN(tfirst, HOST_PAGE) != 0;
-        bool tail = ROUND_UP(tend, HOST_PAGE) < size;
+        bool head = QEMU_ALIGN_DOWN(tfirst, host_page) != 0;
+        bool tail = ROUND_UP(tend, host_page) < size;
 
         g_assert_cmpint(n, ==, head && tail ? 2 : 1);
     } else {
@@ -585,8 +658,8 @@ static Cause unaligned_cause(Ctx *c, int dev, int bar, const Piece *p,
     if (table_bar(l) == bar) {
         table = d->bar_addr[bar] + table_off(l, d);
         table_end = table + l->msix_entries * MSIX_ENTRY;
-        if (p->first >= QEMU_ALIGN_DOWN(table, HOST_PAGE) &&
-            p->last < ROUND_UP(table_end, HOST_PAGE)) {
+        if (p->first >= QEMU_ALIGN_DOWN(table, host_page) &&
+            p->last < ROUND_UP(table_end, host_page)) {
             return CAUSE__MAX;
         }
         if (p->first < ROUND_UP(table_end, c->granule) &&
@@ -1041,7 +1114,7 @@ static void check_warning(Ctx *c, const VfioEmuQWarning *got, Warning *w)
     g_autofree char *ranges = NULL;
     g_autofree char *size = NULL;
     g_autofree char *granule = size_to_str(c->granule);
-    g_autofree char *host_page = size_to_str(HOST_PAGE);
+    g_autofree char *host = size_to_str(host_page);
     g_autofree char *want = NULL;
     g_autofree char *want2 = NULL;
     uint64_t total;
@@ -1052,7 +1125,7 @@ static void check_warning(Ctx *c, const VfioEmuQWarning *got, Warning *w)
     g_assert_cmpstr(got->size, ==, size);
     g_assert_cmpstr(got->ranges, ==, ranges);
     g_assert_cmpstr(got->iommu_page, ==, granule);
-    g_assert_cmpstr(got->host_page, ==, host_page);
+    g_assert_cmpstr(got->host_page, ==, host);
 
     switch (w->cause) {
     case CAUSE_EMULATED:
@@ -1231,7 +1304,7 @@ static void program(Ctx *c, int dev)
     int b;
 
     for (b = 0; b < NBARS; b++) {
-        uint64_t size = d->bar_size[b], align = MAX(size, HOST_PAGE);
+        uint64_t size = d->bar_size[b], align = MAX(size, host_page);
         uint64_t *next = d->bar_mem64[b] ? &next64 : &next32;
 
         if (!size || d->bar_io[b]) {
@@ -1318,7 +1391,8 @@ static void test_scenario(const void *opaque)
     if (!c.t) {
         return;
     }
-    c.granule = MAX(sc->min_page, HOST_PAGE);
+    host_page = sc->host_page ?: qemu_real_host_page_size();
+    c.granule = MAX(sc->min_page, host_page);
     c.usable = g_array_new(false, false, sizeof(Piece));
     c.stale = g_array_new(false, false, sizeof(Piece));
     c.want_warn = g_ptr_array_new_with_free_func(warning_free);
@@ -1331,6 +1405,13 @@ static void test_scenario(const void *opaque)
                                 sc->iova_ranges ?: X86_IOVA,
                                 sc->dma_entry_limit ?: 65535);
     vfio_emu_qtest_add_config(c.t, container);
+    if (sc->host_page) {
+        g_autofree char *page = g_strdup_printf("host_page = 0x%" PRIx64,
+                                                sc->host_page);
+
+        vfio_emu_qtest_add_config(c.t, page);
+    }
+    g_assert_cmphex(vfio_emu_qtest_host_page(c.t), ==, host_page);
     for (dev = 0; dev < sc->ndevs; dev++) {
         const Layout *l = sc->dev[dev];
         g_autoptr(GString) keys = g_string_new("");
@@ -1821,6 +1902,7 @@ int main(int argc, char **argv)
     int i;
 
     g_test_init(&argc, &argv, NULL);
+    host_page = qemu_real_host_page_size();
 
     for (i = 0; i < ARRAY_SIZE(scenarios); i++) {
         g_autofree char *path = g_strdup_printf("/vfio-dma-listener/%s",

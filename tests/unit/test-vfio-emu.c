@@ -201,6 +201,9 @@ static void test_config_errors(void)
           "[container] kernel: '6.1' is not 6.12 or 7.3" },
         { "[container]\npgsizes = 0x1000\n",
           "[container] pgsizes: unknown key" },
+        { "[container]\nhost_page = 0x3000\n",
+          "[container] host_page: '0x3000' is not a power of two" },
+        { "[container]\nhost_page = 0x20000\n", "[container] host_page:" },
         { "[fault f]\nerrno = EFAULT\n", "[fault f] op: missing" },
         { "[fault f]\nop = map\n", "[fault f] errno: missing" },
         { "[fault f]\nop = remap\nerrno = EIO\n", "[fault f] op:" },
@@ -442,6 +445,23 @@ static void test_iommu_info_config(void)
     g_assert_cmpint(map_rw(&f, 0x1000, 0x1000, alloc_mem(1, 4096)), ==, 0);
     g_assert_cmpint(map_rw(&f, 0x1ff000, 0x2000, alloc_mem(2, 4096)), ==,
                     -EINVAL);
+    teardown(&f);
+
+    /*
+     * A 64 KiB host page: the IOMMU's 4 KiB pages are hidden behind it
+     * (vfio_update_pgsize_bitmap()), and MAP needs 64 KiB alignment
+     */
+    g_free(cfg);
+    cfg = g_strconcat(base_config, "[container]\niova_pgsizes = 0x201000\n"
+                      "host_page = 0x10000\n", NULL);
+    setup(&f, cfg);
+    g_free(info);
+    info = get_iommu_info(&f);
+    g_assert_cmphex(info->iova_pgsizes, ==, 0x210000);
+    g_assert_cmpint(map_rw(&f, 0x1000, 0x10000, alloc_mem(16, 0x10000)), ==,
+                    -EINVAL);
+    g_assert_cmpint(map_rw(&f, 0x10000, 0x10000, alloc_mem(16, 0x10000)), ==,
+                    0);
     teardown(&f);
 }
 

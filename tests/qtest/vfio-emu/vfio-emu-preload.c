@@ -8,11 +8,13 @@
  * interposed, for /dev/vfio/... and /dev/iommu only; ioctl, close, mmap,
  * munmap, pread and pwrite for the file descriptors the model created; the
  * stat family (stat, lstat, fstat, fstatat, their 64-bit names, statx) for
- * both.  Anything else goes to the next definition (dlsym(RTLD_NEXT)).
+ * both; getpagesize() and sysconf(_SC_PAGESIZE) when the configuration sets
+ * host_page.  Anything else goes to the next definition (dlsym(RTLD_NEXT)).
  *
- * There is no constructor: the model is created on the first open of a
- * /dev/vfio path, so the shell that libqtest starts QEMU through, or any
- * other program that inherits LD_PRELOAD, only pays a few pointer checks.
+ * The model is created on the first open of a /dev/vfio path, so the shell
+ * that libqtest starts QEMU through, or any other program that inherits
+ * LD_PRELOAD, only pays a few pointer checks (and a read of the
+ * configuration for host_page, see below).
  * The interposed functions are defined under other C names with asm labels
  * so that the _FILE_OFFSET_BITS=64 redirections of the headers don't apply.
  */
@@ -20,6 +22,7 @@
 #include "qemu/osdep.h"
 #include <dlfcn.h>
 #include <pthread.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -376,11 +379,90 @@ ssize_t emu_pwrite64(int fd, const void *buf, size_t count, off_t offset)
     return emu_do_pwrite(fd, buf, count, offset);
 }
 
+/*
+ * The page size: [container] host_page, if set, for getpagesize() and
+ * sysconf(_SC_PAGESIZE); QEMU's qemu_real_host_page_size() is
+ * getpagesize().  A constructor reads it from the configuration (without
+ * creating the model, which is still created on the first open), after
+ * the libraries this one needs are initialized and before QEMU's own
+ * constructors run.  Until then, and in glibc's own uses of the page size
+ * (malloc, its mmap of files), the real page size is used.  The
+ * interposers never call into GLib: its slice allocator asks for the page
+ * size with a lock held.
+ */
+
+typedef long (*SysconfFn)(int);
+
+int emu_getpagesize(void) __asm__("getpagesize");
+long emu_sysconf(int name) __asm__("sysconf");
+
+static uint64_t emu_page;               /* 0: the real page size */
+
+static void __attribute__((constructor)) emu_page_init(void)
+{
+    const char *config = getenv("VFIO_EMU_CONFIG");
+
+    if (config) {
+        qatomic_set(&emu_page, vfio_emu_config_host_page(config));
+    }
+}
+
+static uint64_t emu_page_size(void)
+{
+    return qatomic_read(&emu_page) ?: getauxval(AT_PAGESZ);
+}
+
+
+/*
+ * With a host_page larger than the real page, mmap and munmap as a kernel
+ * with that PAGE_SIZE: lengths are rounded up to it, fixed addresses and
+ * offsets must be aligned to it, and a new mapping is placed at an
+ * address aligned to it (@addr is only a hint then).
+ */
+static bool emu_page_mmap(MmapFn next, void **addr, size_t *length,
+                          int *flags, off_t offset)
+{
+    uint64_t page = emu_page_size();
+    uint8_t *r, *a;
+    size_t len;
+
+    if (page == getauxval(AT_PAGESZ)) {
+        return true;
+    }
+    if (!*length || (offset & (page - 1)) ||
+        ((*flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) &&
+         ((uintptr_t)*addr & (page - 1)))) {
+        errno = EINVAL;
+        return false;
+    }
+    len = ROUND_UP(*length, page);
+    *length = len;
+    if (*flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) {
+        return true;
+    }
+    r = next(NULL, len + page, PROT_NONE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (r == MAP_FAILED) {
+        return false;
+    }
+    a = (uint8_t *)ROUND_UP((uintptr_t)r, page);
+    if (a > r) {
+        NEXT(munmap, MunmapFn)(r, a - r);
+    }
+    NEXT(munmap, MunmapFn)(a + len, r + len + page - (a + len));
+    *addr = a;
+    *flags |= MAP_FIXED;
+    return true;
+}
+
 static void *emu_do_mmap(MmapFn next, void *addr, size_t length, int prot,
                          int flags, int fd, off_t offset)
 {
     void *p;
 
+    if (!emu_page_mmap(next, &addr, &length, &flags, offset)) {
+        return MAP_FAILED;
+    }
     if (emu_fd(fd)) {
         emu_enter();
         p = vfio_emu_mmap(emu, addr, length, prot, flags, fd, offset);
@@ -416,7 +498,18 @@ void *emu_mmap64(void *addr, size_t length, int prot, int flags, int fd,
 
 int emu_munmap(void *addr, size_t length)
 {
-    int ret = NEXT(munmap, MunmapFn)(addr, length);
+    uint64_t page = emu_page_size();
+    int ret;
+
+    if (page != getauxval(AT_PAGESZ)) {
+        /* do_vmi_munmap() with this PAGE_SIZE */
+        if ((uintptr_t)addr & (page - 1) || !length) {
+            errno = EINVAL;
+            return -1;
+        }
+        length = ROUND_UP(length, page);
+    }
+    ret = NEXT(munmap, MunmapFn)(addr, length);
 
     if (!ret && qatomic_read(&emu_init_done)) {
         emu_enter();
@@ -594,4 +687,17 @@ int emu_statx(int dirfd, const char *path, int flags, unsigned int mask,
     stx->stx_dev_major = major(st.st_dev);
     stx->stx_dev_minor = minor(st.st_dev);
     return 0;
+}
+
+int emu_getpagesize(void)
+{
+    return emu_page_size();
+}
+
+long emu_sysconf(int name)
+{
+    if (name == _SC_PAGESIZE) {
+        return emu_page_size();
+    }
+    return NEXT(sysconf, SysconfFn)(name);
 }

@@ -93,6 +93,22 @@ void vfio_emu_qtest_add_config(VfioEmuQTest *t, const char *text)
     g_string_append_printf(t->config_text, "%s\n", text);
 }
 
+uint64_t vfio_emu_qtest_host_page(VfioEmuQTest *t)
+{
+    g_autoptr(GKeyFile) kf = g_key_file_new();
+    g_autofree char *val = NULL;
+    uint64_t page;
+
+    g_assert_true(g_key_file_load_from_data(kf, t->config_text->str, -1,
+                                            G_KEY_FILE_NONE, NULL));
+    val = g_key_file_get_value(kf, "container", "host_page", NULL);
+    if (!val) {
+        return qemu_real_host_page_size();
+    }
+    g_assert_cmpint(qemu_strtou64(g_strstrip(val), NULL, 0, &page), ==, 0);
+    return page;
+}
+
 void vfio_emu_qtest_set_device_props(VfioEmuQDev *d, const char *props)
 {
     g_free(d->props);
@@ -808,7 +824,7 @@ void vfio_emu_qtest_check_invariants(VfioEmuQTest *t)
                     m->iova, m->backing);
         }
         /* a sub-page BAR may be mapped as a whole page */
-        bar_size = MAX(d->bar_size[bar], qemu_real_host_page_size());
+        bar_size = MAX(d->bar_size[bar], vfio_emu_qtest_host_page(t));
         g_assert_cmphex(m->iova, ==, d->bar_addr[bar] + off);
         g_assert_cmphex(off + m->size, <=, bar_size);
     }

@@ -95,6 +95,12 @@ VfioEmuQDev *vfio_emu_qtest_add_device(VfioEmuQTest *t, int group,
 void vfio_emu_qtest_add_config(VfioEmuQTest *t, const char *text);
 
 /*
+ * The host page size QEMU sees: [container] host_page of the configuration
+ * so far, else the real one
+ */
+uint64_t vfio_emu_qtest_host_page(VfioEmuQTest *t);
+
+/*
  * Give @d extra vfio-pci properties, "key=value,...", used from the next
  * start or replug on.
  */

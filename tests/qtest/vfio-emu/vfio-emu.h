@@ -7,7 +7,7 @@
  * vfio-emu plays the kernel for a QEMU that runs without a host device:
  * /dev/vfio/vfio (a legacy type1 container), /dev/vfio/<group>, /dev/iommu
  * (iommufd), the device cdevs /dev/vfio/devices/vfioN and vfio-pci
- * devices.  The model lives in vfio-emu.c and is driven through the
+ * devices.  The model lives in vfio-emu*.c and is driven through the
  * vfio_emu_*() calls below, which take the same arguments as the system
  * calls they stand for.  vfio-emu-preload.c wraps it in an LD_PRELOAD
  * library (libvfio-emu.so) that interposes open/ioctl/close/mmap/munmap/
@@ -70,6 +70,18 @@
  *                               EOVERFLOW, checked before the flags and the
  *                               alignment, on 7.3; with EINVAL, after
  *                               them, on 6.12.
+ *   host_page = 0x10000         the host's page size as QEMU sees it: the
+ *                               preload answers getpagesize() and
+ *                               sysconf(_SC_PAGESIZE) with it, and the
+ *                               model uses it where the kernel uses
+ *                               PAGE_SIZE (the MSI-X table's pages in the
+ *                               sparse mmap areas, mmap offsets, pinning).
+ *                               A power of two from the real page size to
+ *                               64 KiB; default the real page size.  The
+ *                               real kernel still maps 4 KiB pages, which
+ *                               QEMU does not notice: it only aligns to
+ *                               the page size (as on an aarch64 or POWER
+ *                               host with 64 KiB pages).
  *   VFIO_IOMMU_GET_INFO always reports the migration (dirty tracking) and
  *   DMA-avail capabilities, then the IOVA ranges, each padded to 8 bytes,
  *   and copies min(argsz, sizeof(info)) bytes of the struct.
@@ -237,6 +249,12 @@ typedef struct VfioEmu VfioEmu;
  */
 VfioEmu *vfio_emu_new(const char *config_path, const char *state_dir,
                       char **errmsg);
+/*
+ * The host_page of the configuration file @config_path, or 0 if it sets
+ * none or cannot be read (vfio_emu_new() reports that).  Has no side
+ * effects: the preload calls it from getpagesize().
+ */
+uint64_t vfio_emu_config_host_page(const char *config_path);
 /* Same, from configuration text. */
 VfioEmu *vfio_emu_new_from_data(const char *config_text, const char *state_dir,
                                 char **errmsg);
