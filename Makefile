@@ -82,6 +82,7 @@ demo: build
 bench: build baseline
 	@tooling/install-deps.sh --bench
 	@/usr/bin/python3 bench/run.py $(if $(TOGGLES),--toggles $(TOGGLES))
+	@/usr/bin/python3 bench/noise.py | tee build/bench/noise.md
 
 clean:
 	rm -rf build

@@ -7,7 +7,8 @@ IOMMU pages (4 KiB host pages): BARs placed as firmware places them,
 decoding on, then one more off/on cycle per device.  For each build that
 exists (the unpatched base, this series) it prints the lines QEMU wrote
 to stderr and how many of them start a warning.  `make bench` runs it
-too; the numbers are in the message of the reporting patch.
+too (build/bench/noise.md); the numbers are in the message of the
+reporting patch (0012).
 """
 
 import os
