@@ -1897,6 +1897,54 @@ static void test_covered_by_hpet(void)
     vfio_emu_qtest_free(t);
 }
 
+/*
+ * A host whose VFIO_IOMMU_GET_INFO answer is malformed: QEMU says so, once,
+ * ignores what it cannot read, and runs (guest RAM and the BAR mapped)
+ */
+typedef struct Malformed {
+    const char *how;            /* vfio-emu's [container] malformed_info */
+    const char *says;           /* in the warning */
+} Malformed;
+
+static const Malformed malformed[] = {
+    { "cap-loop", "capability chain goes back from offset" },
+    { "cap-past-argsz", "capability chain leaves the" },
+    { "nr-iovas", "IOVA range capability claims 268435456 ranges" },
+};
+
+static void test_malformed_info(gconstpointer data)
+{
+    const Malformed *m = data;
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    g_autofree char *cfg = NULL;
+    g_autoptr(GArray) maps = NULL;
+    g_auto(GStrv) msgs = NULL;
+    VfioEmuQDev *d;
+
+    if (!t) {
+        return;
+    }
+    cfg = g_strdup_printf("[container]\nmalformed_info = %s\n", m->how);
+    vfio_emu_qtest_add_config(t, cfg);
+    d = vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    vfio_emu_qtest_capture_stderr(t);
+    vfio_emu_qtest_start(t, NULL);
+    vfio_emu_qtest_set_bar(t, d, 0, VFIO_EMU_QTEST_MEM64(0));
+    vfio_emu_qtest_set_decoding(t, d, true);
+
+    msgs = vfio_emu_qtest_take_messages(t);
+    g_assert_cmpuint(g_strv_length(msgs), ==, 1);
+    g_assert_nonnull(strstr(msgs[0], "warning: vfio: the host's"));
+    g_assert_nonnull(strstr(msgs[0], m->says));
+    maps = vfio_emu_qtest_mappings_of(t, NULL, -1);
+    g_assert_cmpuint(maps->len, >, 0);
+    g_clear_pointer(&maps, g_array_unref);
+    maps = vfio_emu_qtest_mappings_of(t, d, 0);
+    g_assert_cmpuint(maps->len, ==, 1);
+    vfio_emu_qtest_check_invariants(t);
+    vfio_emu_qtest_free(t);
+}
+
 int main(int argc, char **argv)
 {
     int i;
@@ -1919,6 +1967,12 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-dma-listener/qmp/arguments", test_qmp_arguments);
     qtest_add_func("/vfio-dma-listener/no-page-size", test_no_page_size);
     qtest_add_func("/vfio-dma-listener/covered-by-hpet", test_covered_by_hpet);
+    for (i = 0; i < ARRAY_SIZE(malformed); i++) {
+        g_autofree char *path = g_strdup_printf(
+            "/vfio-dma-listener/malformed-info/%s", malformed[i].how);
+
+        qtest_add_data_func(path, &malformed[i], test_malformed_info);
+    }
 
     return g_test_run();
 }

@@ -362,12 +362,34 @@ static bool emu_key_host_page(const char *val, void *obj, const EmuKey *key,
     return true;
 }
 
+static bool emu_key_malformed_info(const char *val, void *obj,
+                                   const EmuKey *key, char **why)
+{
+    static const EmuName ways[] = {
+        { "none", EMU_MALFORMED_NONE },
+        { "cap-loop", EMU_MALFORMED_CAP_LOOP },
+        { "cap-past-argsz", EMU_MALFORMED_CAP_PAST_ARGSZ },
+        { "nr-iovas", EMU_MALFORMED_NR_IOVAS },
+    };
+    EmuConfig *cfg = obj;
+    int v;
+
+    if (!emu_parse_name(val, ways, ARRAY_SIZE(ways), &v)) {
+        *why = g_strdup_printf("'%s' is not none, cap-loop, cap-past-argsz"
+                               " or nr-iovas", val);
+        return false;
+    }
+    cfg->malformed_info = v;
+    return true;
+}
+
 static const EmuKey emu_container_keys[] = {
     { "iova_pgsizes", emu_key_pgsizes },
     { "iova_ranges", emu_key_ranges },
     { "dma_entry_limit", emu_key_dma_entry_limit },
     { "kernel", emu_key_kernel },
     { "host_page", emu_key_host_page },
+    { "malformed_info", emu_key_malformed_info },
 };
 
 /* [device NAME] */

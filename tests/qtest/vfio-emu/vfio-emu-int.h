@@ -85,6 +85,14 @@ typedef enum EmuKernel {
     EMU_KERNEL_7_3,             /* wraps are EOVERFLOW (since 6.19) */
 } EmuKernel;
 
+/* A broken host: how VFIO_IOMMU_GET_INFO spoils its capability chain */
+typedef enum EmuMalformed {
+    EMU_MALFORMED_NONE,
+    EMU_MALFORMED_CAP_LOOP,     /* the last capability points to the first */
+    EMU_MALFORMED_CAP_PAST_ARGSZ, /* the first points past argsz */
+    EMU_MALFORMED_NR_IOVAS,     /* the IOVA range count exceeds the answer */
+} EmuMalformed;
+
 typedef struct EmuConfig {
     uint64_t pgsizes;
     bool has_ranges;
@@ -92,6 +100,7 @@ typedef struct EmuConfig {
     uint64_t dma_entry_limit;
     EmuKernel kernel;
     uint64_t host_page;         /* 0: the real page size */
+    EmuMalformed malformed_info;
     GPtrArray *devices;         /* EmuDeviceCfg */
     GPtrArray *faults;          /* EmuFault */
 } EmuConfig;

@@ -180,6 +180,32 @@ void emu_group_detach(VfioEmu *emu, EmuGroup *g)
     }
 }
 
+/*
+ * A broken host, for tests of QEMU's checks (no kernel does this): spoil
+ * the capability chain of a VFIO_IOMMU_GET_INFO answer.
+ */
+static void emu_malform_info(void *arg,
+                             const struct vfio_iommu_type1_info *info,
+                             EmuMalformed how)
+{
+    struct vfio_info_cap_header *first = arg + info->cap_offset;
+    struct vfio_info_cap_header *hdr;
+
+    for (hdr = first; hdr; hdr = hdr->next ? arg + hdr->next : NULL) {
+        if (how == EMU_MALFORMED_NR_IOVAS &&
+            hdr->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+            ((struct vfio_iommu_type1_info_cap_iova_range *)hdr)->nr_iovas =
+                0x10000000;
+        }
+    }
+    if (how == EMU_MALFORMED_CAP_LOOP) {
+        /* the first points to itself: the others are never reached */
+        first->next = info->cap_offset;
+    } else if (how == EMU_MALFORMED_CAP_PAST_ARGSZ) {
+        first->next = info->argsz + 8;
+    }
+}
+
 static int emu_get_iommu_info(VfioEmu *emu, EmuContainer *c, void *arg)
 {
     struct vfio_iommu_type1_info info = { 0 };
@@ -228,6 +254,9 @@ static int emu_get_iommu_info(VfioEmu *emu, EmuContainer *c, void *arg)
                       VFIO_IOMMU_INFO_CAPS, &info.cap_offset);
     g_byte_array_unref(caps.buf);
     memcpy(arg, &info, minsz);
+    if (cfg->malformed_info && info.cap_offset) {
+        emu_malform_info(arg, &info, cfg->malformed_info);
+    }
     return 0;
 }
 

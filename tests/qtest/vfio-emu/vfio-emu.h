@@ -70,6 +70,12 @@
  *                               EOVERFLOW, checked before the flags and the
  *                               alignment, on 7.3; with EINVAL, after
  *                               them, on 6.12.
+ *   malformed_info = cap-loop   a broken host, for tests of QEMU's checks:
+ *                               VFIO_IOMMU_GET_INFO's first capability
+ *                               points to itself (cap-loop), past argsz
+ *                               (cap-past-argsz), or its IOVA range
+ *                               capability claims more ranges than the
+ *                               answer holds (nr-iovas).  Default none.
  *   host_page = 0x10000         the host's page size as QEMU sees it: the
  *                               preload answers getpagesize() and
  *                               sysconf(_SC_PAGESIZE) with it, and the
