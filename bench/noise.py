@@ -8,7 +8,7 @@ decoding on, then one more off/on cycle per device.  For each build that
 exists (the unpatched base, this series) it prints the lines QEMU wrote
 to stderr and how many of them start a warning.  `make bench` runs it
 too (build/bench/noise.md); the numbers are in the message of the
-reporting patch (0012).
+reporting patch (0013).
 """
 
 import os
