@@ -1910,6 +1910,8 @@ static const Malformed malformed[] = {
     { "cap-loop", "capability chain goes back from offset" },
     { "cap-past-argsz", "capability chain leaves the" },
     { "nr-iovas", "IOVA range capability claims 268435456 ranges" },
+    { "range-wrap", "IOVA range 0xfedfffff-0x0 ends before it starts" },
+    { "no-ranges", "IOVA range capability holds no usable range" },
 };
 
 static void test_malformed_info(gconstpointer data)

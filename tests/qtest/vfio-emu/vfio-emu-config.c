@@ -370,13 +370,15 @@ static bool emu_key_malformed_info(const char *val, void *obj,
         { "cap-loop", EMU_MALFORMED_CAP_LOOP },
         { "cap-past-argsz", EMU_MALFORMED_CAP_PAST_ARGSZ },
         { "nr-iovas", EMU_MALFORMED_NR_IOVAS },
+        { "range-wrap", EMU_MALFORMED_RANGE_WRAP },
+        { "no-ranges", EMU_MALFORMED_NO_RANGES },
     };
     EmuConfig *cfg = obj;
     int v;
 
     if (!emu_parse_name(val, ways, ARRAY_SIZE(ways), &v)) {
-        *why = g_strdup_printf("'%s' is not none, cap-loop, cap-past-argsz"
-                               " or nr-iovas", val);
+        *why = g_strdup_printf("'%s' is not none, cap-loop, cap-past-argsz,"
+                               " nr-iovas, range-wrap or no-ranges", val);
         return false;
     }
     cfg->malformed_info = v;

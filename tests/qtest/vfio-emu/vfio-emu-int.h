@@ -91,6 +91,8 @@ typedef enum EmuMalformed {
     EMU_MALFORMED_CAP_LOOP,     /* the last capability points to the first */
     EMU_MALFORMED_CAP_PAST_ARGSZ, /* the first points past argsz */
     EMU_MALFORMED_NR_IOVAS,     /* the IOVA range count exceeds the answer */
+    EMU_MALFORMED_RANGE_WRAP,   /* the first IOVA range ends before it starts */
+    EMU_MALFORMED_NO_RANGES,    /* the IOVA range capability holds none */
 } EmuMalformed;
 
 typedef struct EmuConfig {

@@ -192,10 +192,20 @@ static void emu_malform_info(void *arg,
     struct vfio_info_cap_header *hdr;
 
     for (hdr = first; hdr; hdr = hdr->next ? arg + hdr->next : NULL) {
-        if (how == EMU_MALFORMED_NR_IOVAS &&
-            hdr->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
-            ((struct vfio_iommu_type1_info_cap_iova_range *)hdr)->nr_iovas =
-                0x10000000;
+        struct vfio_iommu_type1_info_cap_iova_range *cap = (void *)hdr;
+        uint64_t start;
+
+        if (hdr->id != VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+            continue;
+        }
+        if (how == EMU_MALFORMED_NR_IOVAS) {
+            cap->nr_iovas = 0x10000000;
+        } else if (how == EMU_MALFORMED_NO_RANGES) {
+            cap->nr_iovas = 0;
+        } else if (how == EMU_MALFORMED_RANGE_WRAP && cap->nr_iovas) {
+            start = cap->iova_ranges[0].start;
+            cap->iova_ranges[0].start = cap->iova_ranges[0].end;
+            cap->iova_ranges[0].end = start;
         }
     }
     if (how == EMU_MALFORMED_CAP_LOOP) {

@@ -75,7 +75,9 @@
  *                               points to itself (cap-loop), past argsz
  *                               (cap-past-argsz), or its IOVA range
  *                               capability claims more ranges than the
- *                               answer holds (nr-iovas).  Default none.
+ *                               answer holds (nr-iovas), its first range
+ *                               ends before it starts (range-wrap), or it
+ *                               holds none (no-ranges).  Default none.
  *   host_page = 0x10000         the host's page size as QEMU sees it: the
  *                               preload answers getpagesize() and
  *                               sysconf(_SC_PAGESIZE) with it, and the
