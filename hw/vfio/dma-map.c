@@ -67,9 +67,14 @@ typedef struct VFIODMACachedRegion {
 struct VFIODMAReports {
     GHashTable *warned;         /* VFIODMAReportKey: reported already */
     GHashTable *pending;        /* VFIODMAReportKey -> VFIODMAReport */
+    unsigned nr_pending;        /* of @pending, checked at every commit */
     VFIODMACachedRegion cache[VFIO_DMA_REGION_CACHE];
     unsigned cache_next;
     unsigned nr_stale;          /* entries left by failed unmaps */
+    /* the region of the section being mapped, if not in @cache */
+    VFIODMARegion uncached;
+    uint64_t pgsizes;           /* the container's, when @granule was set */
+    uint64_t granule;           /* see vfio_dma_granule() */
 };
 
 static guint vfio_dma_report_key_hash(gconstpointer v)
@@ -306,6 +311,7 @@ static void vfio_dma_report(VFIOContainerBase *bcontainer,
         report->error = error;
         report->covered_by = covered_by;
         g_hash_table_insert(reports->pending, &report->key, report);
+        reports->nr_pending++;
     } else {
         g_free(covered_by);
     }
@@ -507,23 +513,30 @@ static void vfio_dma_warn(VFIOContainerBase *bcontainer,
     warn_report_err(err);
 }
 
-void vfio_dma_listener_commit(MemoryListener *listener)
+static void vfio_dma_warn_pending(VFIOContainerBase *bcontainer)
 {
-    VFIOContainerBase *bcontainer = container_of(listener, VFIOContainerBase,
-                                                 listener);
     VFIODMAReports *reports = bcontainer->dma_reports;
     GHashTableIter iter;
     VFIODMAReport *report;
 
-    if (!g_hash_table_size(reports->pending)) {
-        return;
-    }
+    reports->nr_pending = 0;
     g_hash_table_iter_init(&iter, reports->pending);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&report)) {
         vfio_dma_warn(bcontainer, report);
         g_hash_table_add(reports->warned,
                          g_memdup2(&report->key, sizeof(report->key)));
         g_hash_table_iter_remove(&iter);
+    }
+}
+
+void vfio_dma_listener_commit(MemoryListener *listener)
+{
+    VFIOContainerBase *bcontainer = container_of(listener, VFIOContainerBase,
+                                                 listener);
+
+    /* Every transaction ends here: nothing but this test, most times */
+    if (bcontainer->dma_reports->nr_pending) {
+        vfio_dma_warn_pending(bcontainer);
     }
 }
 
@@ -548,6 +561,7 @@ void vfio_dma_forget_device(VFIODevice *vbasedev)
                                 OBJECT(vbasedev->dev));
     g_hash_table_foreach_remove(reports->pending, vfio_dma_key_has_owner,
                                 OBJECT(vbasedev->dev));
+    reports->nr_pending = g_hash_table_size(reports->pending);
 }
 
 /*
@@ -574,8 +588,10 @@ static void *vfio_dma_section_vaddr(MemoryRegionSection *section,
            (iova - section->offset_within_address_space);
 }
 
-static bool vfio_dma_outside_iova_ranges(VFIOContainerBase *bcontainer,
-                                         hwaddr iova, hwaddr last)
+/* Inlined, like the other helpers of the mapping path: calls cost there */
+static inline QEMU_ALWAYS_INLINE
+bool vfio_dma_outside_iova_ranges(VFIOContainerBase *bcontainer, hwaddr iova,
+                                  hwaddr last)
 {
     Range range;
     GList *l;
@@ -617,11 +633,11 @@ static void vfio_dma_explain_ram(VFIOContainerBase *bcontainer,
     }
 }
 
-static int vfio_dma_unmap_entry(VFIOContainerBase *bcontainer,
-                                VFIODMAEntry *entry)
+static inline QEMU_ALWAYS_INLINE
+int vfio_dma_unmap_entry(VFIOContainerBase *bcontainer, VFIODMAEntry *entry)
 {
-    uint64_t first = vfio_dma_entry_first(entry);
-    uint64_t last = vfio_dma_entry_last(entry);
+    uint64_t first = vfio_dma_entry_interior_first(entry);
+    uint64_t last = vfio_dma_entry_interior_last(entry);
     uint64_t half;
     int ret;
 
@@ -656,9 +672,6 @@ static int vfio_dma_clear_stale(VFIOContainerBase *bcontainer,
     int adopted = 0;
     int ret;
 
-    if (!reports->nr_stale) {
-        return 0;
-    }
     for (entry = vfio_dma_record_first(record, first, last); entry;
          entry = next) {
         next = vfio_dma_record_next(entry, first, last);
@@ -699,20 +712,22 @@ static bool vfio_dma_limit_reached(VFIOContainerBase *bcontainer)
  * With @limited, a map the host would refuse for its limit of DMA
  * entries fails with -ENOSPC without asking it.
  */
-static int vfio_dma_map_range(VFIOContainerBase *bcontainer,
-                              MemoryRegionSection *section,
-                              uint64_t first, uint64_t last, void *vaddr,
-                              bool limited)
+static inline QEMU_ALWAYS_INLINE
+int vfio_dma_map_range(VFIOContainerBase *bcontainer,
+                       MemoryRegionSection *section, uint64_t first,
+                       uint64_t last, void *vaddr, bool limited)
 {
     int ret;
 
-    ret = vfio_dma_clear_stale(bcontainer, first, last, vaddr,
-                               section->readonly);
-    if (ret < 0) {
-        return -EEXIST;
-    }
-    if (ret) {
-        return 0;
+    if (bcontainer->dma_reports->nr_stale) {
+        ret = vfio_dma_clear_stale(bcontainer, first, last, vaddr,
+                                   section->readonly);
+        if (ret < 0) {
+            return -EEXIST;
+        }
+        if (ret) {
+            return 0;
+        }
     }
     if (limited && vfio_dma_limit_reached(bcontainer)) {
         return -ENOSPC;
@@ -761,6 +776,19 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
     return true;
 }
 
+/* The granule of RAM device mappings: the IOMMU page, at least the host's */
+static uint64_t vfio_dma_granule(VFIOContainerBase *bcontainer)
+{
+    VFIODMAReports *reports = bcontainer->dma_reports;
+
+    if (!reports->granule || reports->pgsizes != bcontainer->pgsizes) {
+        reports->pgsizes = bcontainer->pgsizes;
+        reports->granule = MAX(bcontainer->pgsizes & -bcontainer->pgsizes,
+                               qemu_real_host_page_size());
+    }
+    return reports->granule;
+}
+
 /* What the pieces of a RAM device section share */
 typedef struct VFIODMAMapSection {
     VFIOContainerBase *bcontainer;
@@ -771,7 +799,7 @@ typedef struct VFIODMAMapSection {
     bool vaddr_unaligned;
     bool described;             /* @vbasedev and @region are set */
     VFIODevice *vbasedev;
-    VFIODMARegion region;
+    const VFIODMARegion *region; /* in the region cache, or @uncached */
 } VFIODMAMapSection;
 
 /* The device region of the section, looked up once and only if needed */
@@ -789,122 +817,172 @@ static void vfio_dma_describe_section(VFIODMAMapSection *ms)
         c = &reports->cache[i];
         if (c->mr == ms->section->mr) {
             ms->vbasedev = c->vbasedev;
-            ms->region = c->region;
+            ms->region = &c->region;
             return;
         }
     }
-    ms->vbasedev = vfio_dma_region_of(ms->section->mr, &ms->region);
+    ms->vbasedev = vfio_dma_region_of(ms->section->mr, &reports->uncached);
+    ms->region = &reports->uncached;
     if (ms->vbasedev) {
         /* forgotten when the device is detached */
         c = &reports->cache[reports->cache_next++ % VFIO_DMA_REGION_CACHE];
         c->mr = ms->section->mr;
         c->vbasedev = ms->vbasedev;
-        c->region = ms->region;
+        c->region = reports->uncached;
+        ms->region = &c->region;
     }
 }
 
-/* Record that @piece of the section is not mapped, and report it */
-static void vfio_dma_skip_piece(VFIODMAMapSection *ms,
-                                const VFIODMAPiece *piece, void *vaddr)
+/* Report that [@first, @last] of the section is not mapped, for @reason */
+static void vfio_dma_report_skip(VFIODMAMapSection *ms, uint64_t first,
+                                 uint64_t last, VfioDmaSkipReason reason)
 {
-    uint64_t first = piece->range.lob;
-    uint64_t last = piece->range.upb;
-    VFIODMAEntry *entry;
     VFIODMACause cause = VFIO_DMA_CAUSE_OUTSIDE_IOVA;
     char *covered_by = NULL;
+    Range range;
 
-    entry = vfio_dma_record_add(ms->bcontainer->dma_record, first, last,
-                                &ms->id, VFIO_DMA_MAPPING_STATE_SKIPPED);
-    entry->reason = piece->reason;
-    entry->ram_device = true;
-    entry->readonly = ms->section->readonly;
-    entry->vaddr = vaddr;
-    trace_vfio_dma_skip(memory_region_name(ms->section->mr), first, last,
-                        VfioDmaSkipReason_str(piece->reason), ms->granule);
-
+    if (trace_event_get_state_backends(TRACE_VFIO_DMA_SKIP)) {
+        trace_vfio_dma_skip(memory_region_name(ms->section->mr), first, last,
+                            VfioDmaSkipReason_str(reason), ms->granule);
+    }
     vfio_dma_describe_section(ms);
-    if (piece->reason == VFIO_DMA_SKIP_REASON_UNALIGNED &&
-        !vfio_dma_unaligned_cause(ms->section, &ms->region, first, last,
+    if (reason == VFIO_DMA_SKIP_REASON_UNALIGNED &&
+        !vfio_dma_unaligned_cause(ms->section, ms->region, first, last,
                                   ms->granule, ms->vaddr_unaligned, &cause,
                                   &covered_by)) {
         return;
     }
-    vfio_dma_report(ms->bcontainer, ms->section, ms->vbasedev, &ms->region,
-                    cause, &piece->range, ms->granule, 0, covered_by);
+    range_set_bounds(&range, first, last);
+    vfio_dma_report(ms->bcontainer, ms->section, ms->vbasedev, ms->region,
+                    cause, &range, ms->granule, 0, covered_by);
+}
+
+/* Record that @piece of the section is not mapped, and report it */
+static void vfio_dma_skip_piece(VFIODMAMapSection *ms,
+                                const VFIODMAPiece *piece)
+{
+    uint64_t first = piece->range.lob;
+    VFIODMAEntry *entry;
+
+    entry = vfio_dma_record_add(ms->bcontainer->dma_record, first,
+                                piece->range.upb, &ms->id,
+                                VFIO_DMA_MAPPING_STATE_SKIPPED);
+    entry->reason = piece->reason;
+    entry->ram_device = true;
+    entry->readonly = ms->section->readonly;
+    entry->vaddr = ms->vaddr + (first - ms->id.first);
+    vfio_dma_report_skip(ms, first, piece->range.upb, piece->reason);
+}
+
+/*
+ * Map [@first, @last] of the section, and record it with the @head bytes
+ * before it and the @tail bytes after it, which are left out as unaligned
+ */
+static inline QEMU_ALWAYS_INLINE
+void vfio_dma_map_interior(VFIODMAMapSection *ms, uint64_t first,
+                           uint64_t last, uint64_t head, uint64_t tail)
+{
+    void *vaddr = ms->vaddr + (first - ms->id.first);
+    VFIODMAEntry *entry;
+    int ret;
+
+    ret = vfio_dma_map_range(ms->bcontainer, ms->section, first, last, vaddr,
+                             true);
+    entry = vfio_dma_record_add(ms->bcontainer->dma_record, first - head,
+                                last + tail, &ms->id,
+                                ret ? VFIO_DMA_MAPPING_STATE_FAILED
+                                    : VFIO_DMA_MAPPING_STATE_MAPPED);
+    entry->head = head;
+    entry->tail = tail;
+    entry->error = -ret;
+    entry->ram_device = true;
+    entry->readonly = ms->section->readonly;
+    entry->vaddr = (uint8_t *)vaddr - head;
+    if (ret) {
+        Range range;
+
+        trace_vfio_dma_map_failed(memory_region_name(ms->section->mr), first,
+                                  last, ret);
+        vfio_dma_describe_section(ms);
+        range_set_bounds(&range, first, last);
+        vfio_dma_report(ms->bcontainer, ms->section, ms->vbasedev,
+                        ms->region, VFIO_DMA_CAUSE_MAP_FAILED, &range,
+                        ms->granule, -ret, NULL);
+    } else if (trace_event_get_state_backends(TRACE_VFIO_DMA_MAP)) {
+        trace_vfio_dma_map(memory_region_name(ms->section->mr), first, last,
+                           vaddr);
+    }
 }
 
 /* Map @piece of the section, or record why not */
 static void vfio_dma_map_piece(const VFIODMAPiece *piece, void *opaque)
 {
     VFIODMAMapSection *ms = opaque;
-    uint64_t first = piece->range.lob;
-    uint64_t last = piece->range.upb;
-    void *vaddr = ms->vaddr + (first - ms->id.first);
-    VFIODMAEntry *entry;
-    int ret;
 
     if (!piece->map) {
-        vfio_dma_skip_piece(ms, piece, vaddr);
+        vfio_dma_skip_piece(ms, piece);
         return;
     }
-    ret = vfio_dma_map_range(ms->bcontainer, ms->section, first, last, vaddr,
-                             true);
-    entry = vfio_dma_record_add(ms->bcontainer->dma_record, first, last,
-                                &ms->id, ret ? VFIO_DMA_MAPPING_STATE_FAILED
-                                             : VFIO_DMA_MAPPING_STATE_MAPPED);
-    entry->error = -ret;
-    entry->ram_device = true;
-    entry->readonly = ms->section->readonly;
-    entry->vaddr = vaddr;
-    if (ret) {
-        trace_vfio_dma_map_failed(memory_region_name(ms->section->mr), first,
-                                  last, ret);
-        vfio_dma_describe_section(ms);
-        vfio_dma_report(ms->bcontainer, ms->section, ms->vbasedev,
-                        &ms->region, VFIO_DMA_CAUSE_MAP_FAILED, &piece->range,
-                        ms->granule, -ret, NULL);
-    } else {
-        trace_vfio_dma_map(memory_region_name(ms->section->mr), first, last,
-                           vaddr);
-    }
+    vfio_dma_map_interior(ms, piece->range.lob, piece->range.upb, 0, 0);
 }
 
 /* RAM device: map what can be mapped; nothing here is fatal. */
 static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
                                     MemoryRegionSection *section)
 {
-    VFIODMAMapSection ms = {
-        .bcontainer = bcontainer,
-        .section = section,
-        .id = vfio_dma_section_id(section),
-        .granule = MAX(bcontainer->pgsizes & -bcontainer->pgsizes,
-                       qemu_real_host_page_size()),
-    };
-    Range sec;
+    VFIODMAMapSection ms;
+    uint64_t first, last;
+    Range sec, interior;
 
-    ms.vaddr = vfio_dma_section_vaddr(section, ms.id.first);
-    range_set_bounds(&sec, ms.id.first, ms.id.last);
+    /* @ms.vbasedev and @ms.region are set when first needed */
+    ms.bcontainer = bcontainer;
+    ms.section = section;
+    ms.id = vfio_dma_section_id(section);
+    ms.granule = vfio_dma_granule(bcontainer);
+    ms.described = false;
+    first = ms.id.first;
+    last = ms.id.last;
+    ms.vaddr = vfio_dma_section_vaddr(section, first);
+    range_set_bounds(&sec, first, last);
     /*
      * The host wants the IOVA and the host address both aligned to the
      * IOMMU page: when QEMU's mmap of the region is not aligned like the
      * IOVA, no part of the section can be mapped.
      */
-    ms.vaddr_unaligned = (ms.id.first ^ (uintptr_t)ms.vaddr) &
-                         (ms.granule - 1);
+    ms.vaddr_unaligned = (first ^ (uintptr_t)ms.vaddr) & (ms.granule - 1);
     if (ms.vaddr_unaligned) {
         VFIODMAPiece all = {
             .range = sec, .reason = VFIO_DMA_SKIP_REASON_UNALIGNED,
         };
 
-        vfio_dma_map_piece(&all, &ms);
+        vfio_dma_skip_piece(&ms, &all);
         return;
     }
-    /* The common case: a whole aligned section inside one usable range */
-    if (!((ms.id.first | (ms.id.last + 1)) & (ms.granule - 1)) &&
-        !vfio_dma_outside_iova_ranges(bcontainer, ms.id.first, ms.id.last)) {
-        VFIODMAPiece all = { .range = sec, .map = true };
+    /*
+     * The common case, a section inside one usable IOVA range: its aligned
+     * interior is mapped, and one entry records it with the unaligned
+     * head and tail.
+     */
+    if (!((first | (last + 1)) & (ms.granule - 1))) {
+        interior = sec;
+    } else {
+        vfio_dma_range_trim(first, section->size, ms.granule, &interior);
+    }
+    if (!range_is_empty(&interior) &&
+        !vfio_dma_outside_iova_ranges(bcontainer, first, last)) {
+        uint64_t head = range_lob(&interior) - first;
+        uint64_t tail = last - range_upb(&interior);
 
-        vfio_dma_map_piece(&all, &ms);
+        if (head) {
+            vfio_dma_report_skip(&ms, first, range_lob(&interior) - 1,
+                                 VFIO_DMA_SKIP_REASON_UNALIGNED);
+        }
+        vfio_dma_map_interior(&ms, range_lob(&interior),
+                              range_upb(&interior), head, tail);
+        if (tail) {
+            vfio_dma_report_skip(&ms, range_upb(&interior) + 1, last,
+                                 VFIO_DMA_SKIP_REASON_UNALIGNED);
+        }
         return;
     }
     vfio_dma_range_split(&sec, bcontainer->iova_ranges, ms.granule,
@@ -921,6 +999,65 @@ bool vfio_dma_map_section(VFIOContainerBase *bcontainer,
     return vfio_dma_map_ram(bcontainer, section, errp);
 }
 
+/*
+ * The IOMMU still holds what @entry mapped: keep that, detached from its
+ * section, until it is mapped again or the container goes away
+ */
+static void vfio_dma_keep_stale(VFIOContainerBase *bcontainer,
+                                VFIODMAEntry *entry, int ret)
+{
+    VFIODMARecord *record = bcontainer->dma_record;
+    g_autofree char *name = vfio_dma_describe(entry->section.mr);
+
+    if (entry->head || entry->tail) {
+        /* What stays is the mapped interior alone */
+        VFIODMAEntry *stale = vfio_dma_record_add(
+            record, vfio_dma_entry_interior_first(entry),
+            vfio_dma_entry_interior_last(entry), &entry->section,
+            VFIO_DMA_MAPPING_STATE_MAPPED);
+
+        stale->ram_device = entry->ram_device;
+        stale->readonly = entry->readonly;
+        stale->vaddr = (uint8_t *)entry->vaddr + entry->head;
+        vfio_dma_record_remove(record, entry);
+        entry = stale;
+    }
+    entry->name = g_steal_pointer(&name);
+    entry->section.mr = NULL;
+    bcontainer->dma_reports->nr_stale++;
+    error_report("vfio: failed to unmap guest-physical 0x%" PRIx64
+                 "-0x%" PRIx64 " (%s) from the host IOMMU: %s; the"
+                 " IOMMU keeps it until the range is mapped again or"
+                 " the container goes away",
+                 vfio_dma_entry_first(entry), vfio_dma_entry_last(entry),
+                 entry->name, strerror(-ret));
+}
+
+/* Unmap what @entry of @section mapped, and forget it; true if it had */
+static inline QEMU_ALWAYS_INLINE
+bool vfio_dma_unmap_one(VFIOContainerBase *bcontainer,
+                        MemoryRegionSection *section, VFIODMAEntry *entry)
+{
+    int ret;
+
+    if (entry->state != VFIO_DMA_MAPPING_STATE_MAPPED) {
+        vfio_dma_record_remove(bcontainer->dma_record, entry);
+        return false;
+    }
+    if (trace_event_get_state_backends(TRACE_VFIO_DMA_UNMAP)) {
+        trace_vfio_dma_unmap(memory_region_name(section->mr),
+                             vfio_dma_entry_interior_first(entry),
+                             vfio_dma_entry_interior_last(entry));
+    }
+    ret = vfio_dma_unmap_entry(bcontainer, entry);
+    if (ret) {
+        vfio_dma_keep_stale(bcontainer, entry, ret);
+    } else {
+        vfio_dma_record_remove(bcontainer->dma_record, entry);
+    }
+    return true;
+}
+
 void vfio_dma_unmap_section(VFIOContainerBase *bcontainer,
                             MemoryRegionSection *section)
 {
@@ -928,37 +1065,25 @@ void vfio_dma_unmap_section(VFIOContainerBase *bcontainer,
     VFIODMASectionId id = vfio_dma_section_id(section);
     VFIODMAEntry *entry, *next;
     bool unmapped = false;
-    int ret;
 
-    for (entry = vfio_dma_record_first(record, id.first, id.last); entry;
-         entry = next) {
-        next = vfio_dma_record_next(entry, id.first, id.last);
-        if (entry->section.mr != id.mr || entry->section.first != id.first) {
-            continue;
+    /* Most sections have one entry, which covers them */
+    entry = vfio_dma_record_section(record, &id);
+    if (entry) {
+        unmapped = vfio_dma_unmap_one(bcontainer, section, entry);
+        entry = NULL;
+    } else {
+        entry = vfio_dma_record_first(record, id.first, id.last);
+    }
+    for (; entry; entry = next) {
+        bool ours = entry->section.mr == id.mr &&
+                    entry->section.first == id.first;
+
+        /* The section's entries don't overlap: none follows its last one */
+        next = ours && vfio_dma_entry_last(entry) == id.last ? NULL :
+               vfio_dma_record_next(entry, id.first, id.last);
+        if (ours) {
+            unmapped |= vfio_dma_unmap_one(bcontainer, section, entry);
         }
-        if (entry->state != VFIO_DMA_MAPPING_STATE_MAPPED) {
-            vfio_dma_record_remove(record, entry);
-            continue;
-        }
-        unmapped = true;
-        trace_vfio_dma_unmap(memory_region_name(section->mr),
-                             vfio_dma_entry_first(entry),
-                             vfio_dma_entry_last(entry));
-        ret = vfio_dma_unmap_entry(bcontainer, entry);
-        if (!ret) {
-            vfio_dma_record_remove(record, entry);
-            continue;
-        }
-        /* The IOMMU still holds it: keep it, detached from the section. */
-        entry->name = vfio_dma_describe(section->mr);
-        entry->section.mr = NULL;
-        bcontainer->dma_reports->nr_stale++;
-        error_report("vfio: failed to unmap guest-physical 0x%" PRIx64
-                     "-0x%" PRIx64 " (%s) from the host IOMMU: %s; the"
-                     " IOMMU keeps it until the range is mapped again or"
-                     " the container goes away",
-                     vfio_dma_entry_first(entry), vfio_dma_entry_last(entry),
-                     entry->name, strerror(-ret));
     }
     if (!unmapped) {
         trace_vfio_dma_unmap_none(memory_region_name(section->mr), id.first,

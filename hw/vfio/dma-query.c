@@ -37,25 +37,29 @@ typedef struct VFIODMAQuery {
     VfioDmaMappingList **tail;
 } VFIODMAQuery;
 
-static void vfio_dma_query_entry(VFIODMAQuery *query, VFIODMAEntry *entry)
+/* One row: [@first, @last] of @entry, in @state */
+static void vfio_dma_query_range(VFIODMAQuery *query, VFIODMAEntry *entry,
+                                 uint64_t first, uint64_t last,
+                                 VfioDmaMappingState state,
+                                 VfioDmaSkipReason reason)
 {
     VfioDmaMapping *m;
-    uint64_t size = vfio_dma_entry_last(entry) - vfio_dma_entry_first(entry);
+    uint64_t size = last - first;
 
-    if (query->has_state && entry->state != query->state) {
+    if (query->has_state && state != query->state) {
         return;
     }
     m = g_new0(VfioDmaMapping, 1);
-    m->state = entry->state;
-    if (entry->state == VFIO_DMA_MAPPING_STATE_SKIPPED) {
+    m->state = state;
+    if (state == VFIO_DMA_MAPPING_STATE_SKIPPED) {
         m->has_reason = true;
-        m->reason = entry->reason;
-    } else if (entry->state == VFIO_DMA_MAPPING_STATE_FAILED) {
+        m->reason = reason;
+    } else if (state == VFIO_DMA_MAPPING_STATE_FAILED) {
         m->has_q_errno = true;
         m->q_errno = entry->error;
         m->error = g_strdup(strerror(entry->error));
     }
-    m->iova = vfio_dma_entry_first(entry);
+    m->iova = first;
     /* Only a range of all 2^64 addresses does not fit; say UINT64_MAX. */
     m->size = size == UINT64_MAX ? size : size + 1;
     m->read_only = entry->readonly;
@@ -72,6 +76,27 @@ static void vfio_dma_query_entry(VFIODMAQuery *query, VFIODMAEntry *entry)
         m->backing = g_strdup(entry->name);
     }
     QAPI_LIST_APPEND(query->tail, m);
+}
+
+/* The rows of @entry: its interior, and the unaligned head and tail */
+static void vfio_dma_query_entry(VFIODMAQuery *query, VFIODMAEntry *entry)
+{
+    VfioDmaSkipReason unaligned = VFIO_DMA_SKIP_REASON_UNALIGNED;
+    uint64_t first = vfio_dma_entry_interior_first(entry);
+    uint64_t last = vfio_dma_entry_interior_last(entry);
+
+    if (entry->head) {
+        vfio_dma_query_range(query, entry, vfio_dma_entry_first(entry),
+                             first - 1, VFIO_DMA_MAPPING_STATE_SKIPPED,
+                             unaligned);
+    }
+    vfio_dma_query_range(query, entry, first, last, entry->state,
+                         entry->reason);
+    if (entry->tail) {
+        vfio_dma_query_range(query, entry, last + 1,
+                             vfio_dma_entry_last(entry),
+                             VFIO_DMA_MAPPING_STATE_SKIPPED, unaligned);
+    }
 }
 
 static VfioDmaContainer *vfio_dma_query_container(VFIOContainerBase *bcontainer,

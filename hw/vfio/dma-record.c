@@ -9,16 +9,6 @@
 #include "qemu/osdep.h"
 #include "hw/vfio/vfio-dma-record.h"
 
-/* Entries kept for reuse: a decode toggle frees and adds the same ones */
-#define VFIO_DMA_RECORD_SPARE 16
-
-struct VFIODMARecord {
-    IntervalTreeRoot root;
-    uint64_t mapped;
-    VFIODMAEntry *spare[VFIO_DMA_RECORD_SPARE];
-    unsigned nr_spare;
-};
-
 VFIODMARecord *vfio_dma_record_new(void)
 {
     return g_new0(VFIODMARecord, 1);
@@ -28,6 +18,23 @@ static void vfio_dma_entry_free(VFIODMAEntry *entry)
 {
     g_free(entry->name);
     g_free(entry);
+}
+
+void vfio_dma_record_drop(VFIODMARecord *rec, VFIODMAEntry *entry)
+{
+    int i;
+
+    if (rec->nr_spare < VFIO_DMA_RECORD_SPARE) {
+        g_free(entry->name);
+        rec->spare[rec->nr_spare++] = entry;
+        return;
+    }
+    for (i = 0; i < VFIO_DMA_RECORD_RECENT; i++) {
+        if (rec->recent[i] == entry) {
+            rec->recent[i] = NULL;
+        }
+    }
+    vfio_dma_entry_free(entry);
 }
 
 void vfio_dma_record_free(VFIODMARecord *rec)
@@ -47,97 +54,9 @@ void vfio_dma_record_free(VFIODMARecord *rec)
     g_free(rec);
 }
 
-VFIODMAEntry *vfio_dma_record_add(VFIODMARecord *rec,
-                                  uint64_t first, uint64_t last,
-                                  const VFIODMASectionId *section,
-                                  VfioDmaMappingState state)
-{
-    VFIODMAEntry *entry;
-
-    assert(section->first <= first && first <= last &&
-           last <= section->last);
-    if (rec->nr_spare) {
-        entry = rec->spare[--rec->nr_spare];
-        memset(entry, 0, sizeof(*entry));
-    } else {
-        entry = g_new0(VFIODMAEntry, 1);
-    }
-    entry->node.start = first;
-    entry->node.last = last;
-    entry->section = *section;
-    entry->state = state;
-    interval_tree_insert(&entry->node, &rec->root);
-    if (state == VFIO_DMA_MAPPING_STATE_MAPPED) {
-        rec->mapped++;
-    }
-    return entry;
-}
-
-void vfio_dma_record_remove(VFIODMARecord *rec, VFIODMAEntry *entry)
-{
-    if (entry->state == VFIO_DMA_MAPPING_STATE_MAPPED) {
-        assert(rec->mapped);
-        rec->mapped--;
-    }
-    interval_tree_remove(&entry->node, &rec->root);
-    if (rec->nr_spare < VFIO_DMA_RECORD_SPARE) {
-        g_free(entry->name);
-        rec->spare[rec->nr_spare++] = entry;
-        return;
-    }
-    vfio_dma_entry_free(entry);
-}
-
-static VFIODMAEntry *vfio_dma_entry_of(IntervalTreeNode *node)
-{
-    return node ? container_of(node, VFIODMAEntry, node) : NULL;
-}
-
-VFIODMAEntry *vfio_dma_record_first(VFIODMARecord *rec,
-                                    uint64_t first, uint64_t last)
-{
-    return vfio_dma_entry_of(interval_tree_iter_first(&rec->root,
-                                                      first, last));
-}
-
-VFIODMAEntry *vfio_dma_record_next(VFIODMAEntry *entry,
-                                   uint64_t first, uint64_t last)
-{
-    return vfio_dma_entry_of(interval_tree_iter_next(&entry->node,
-                                                     first, last));
-}
-
-uint64_t vfio_dma_record_mapped(const VFIODMARecord *rec)
-{
-    return rec->mapped;
-}
-
 /*
  * IOVA range arithmetic
  */
-
-bool vfio_dma_range_trim(uint64_t start, Int128 size, uint64_t granule,
-                         Range *out)
-{
-    Int128 mask, first, end;
-
-    assert(is_power_of_2(granule));
-    assert(int128_nonneg(size));
-    end = int128_add(int128_make64(start), size);
-    assert(int128_le(end, int128_2_64()));
-
-    mask = int128_make64(granule - 1);
-    first = int128_and(int128_add(int128_make64(start), mask),
-                       int128_not(mask));
-    end = int128_and(end, int128_not(mask));
-    if (int128_ge(first, end)) {
-        range_make_empty(out);
-        return false;
-    }
-    range_set_bounds(out, int128_get64(first),
-                     int128_get64(int128_sub(end, int128_one())));
-    return true;
-}
 
 typedef struct VFIODMASplit {
     uint64_t granule;

@@ -323,6 +323,16 @@ static const Scenario scenarios[] = {
             UNPLUG(1),
         },
     }, {
+        /* The same, where what leaks is an interior with an unaligned head */
+        .name = "64k/unmap-fault", .min_page = 64 * KiB,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = {
+            PROGRAM(0), DECODE(0, 1), UNMAP_FAULT(0, 0, EFAULT),
+            DECODE(0, 0), DECODE(0, 1), DECODE(0, 0),
+            UNMAP_FAULT(0, 0, 0), DECODE(0, 1), DECODE(0, 0), DECODE(0, 1),
+            MOVE(0, 0, 64 * MiB), UNPLUG(0),
+        },
+    }, {
         /* Guest RAM takes 5 entries, BAR 0 gets 1 of its 2 */
         .name = "4k/dma-entry-limit", .min_page = 4 * KiB,
         .dma_entry_limit = 6,

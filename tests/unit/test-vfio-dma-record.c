@@ -823,6 +823,82 @@ static void test_record_whole_space(void)
                   small);
 }
 
+/* The whole-section entries region_del finds without a search */
+static void test_record_section(void)
+{
+    g_autoptr(VFIODMARecord) rec = vfio_dma_record_new();
+    VFIODMASectionId secs[VFIO_DMA_RECORD_RECENT + 2];
+    VFIODMASectionId piece = { MR(mr_bar2), 0xfd000000, 0xfd0fffff };
+    VFIODMASectionId wrong = { MR(mr_bar0), 0xfe000000, 0xfe00ffff };
+    VFIODMAEntry *e[VFIO_DMA_RECORD_RECENT + 2], *p, *found;
+    int i;
+
+    for (i = 0; i < ARRAY_SIZE(secs); i++) {
+        secs[i] = (VFIODMASectionId) {
+            MR(mr_many[i % 3]), 0xfe000000 + i * 0x100000,
+            0xfe000000 + i * 0x100000 + 0xfffff,
+        };
+        e[i] = add_entry(rec, secs[i].first, secs[i].last, &secs[i], MAPPED,
+                         NULL);
+    }
+    /* The last few are found; the older ones only by a search */
+    for (i = 0; i < ARRAY_SIZE(secs); i++) {
+        found = vfio_dma_record_section(rec, &secs[i]);
+        if (i < ARRAY_SIZE(secs) - VFIO_DMA_RECORD_RECENT) {
+            g_assert_null(found);
+            g_assert_true(vfio_dma_record_first(rec, secs[i].first,
+                                                secs[i].last) == e[i]);
+        } else {
+            g_assert_true(found == e[i]);
+        }
+    }
+    /* Not another region's, at the same address */
+    wrong.first = secs[ARRAY_SIZE(secs) - 1].first;
+    wrong.last = secs[ARRAY_SIZE(secs) - 1].last;
+    g_assert_null(vfio_dma_record_section(rec, &wrong));
+    /* Not a piece of a section */
+    p = add_entry(rec, piece.first + 0x1000, piece.last, &piece, MAPPED,
+                  NULL);
+    g_assert_null(vfio_dma_record_section(rec, &piece));
+    vfio_dma_record_remove(rec, p);
+    /* Not once removed, though the entry is kept for reuse */
+    i = ARRAY_SIZE(secs) - 1;
+    vfio_dma_record_remove(rec, e[i]);
+    g_assert_null(vfio_dma_record_section(rec, &secs[i]));
+    /* Nor once detached from its section (a failed unmap) */
+    i--;
+    e[i]->section.mr = NULL;
+    e[i]->name = g_strdup("stale");
+    g_assert_null(vfio_dma_record_section(rec, &secs[i]));
+    /* Reused for the same section again, it is found again */
+    i++;
+    e[i] = add_entry(rec, secs[i].first, secs[i].last, &secs[i], SKIPPED,
+                     NULL);
+    g_assert_true(vfio_dma_record_section(rec, &secs[i]) == e[i]);
+    /*
+     * Entries kept for reuse and entries freed (more than are kept) are
+     * not found; under ASan, nothing freed is read.
+     */
+    for (i = 0; i < VFIO_DMA_RECORD_SPARE + ARRAY_SIZE(secs); i++) {
+        VFIODMASectionId s = { MR(mr_ram), i * 0x1000ULL,
+                               i * 0x1000ULL + 0xfff };
+
+        add_entry(rec, s.first, s.last, &s, MAPPED, "named");
+    }
+    while ((p = vfio_dma_record_first(rec, 0, UINT64_MAX))) {
+        vfio_dma_record_remove(rec, p);
+    }
+    for (i = 0; i < VFIO_DMA_RECORD_SPARE + ARRAY_SIZE(secs); i++) {
+        VFIODMASectionId s = { MR(mr_ram), i * 0x1000ULL,
+                               i * 0x1000ULL + 0xfff };
+
+        g_assert_null(vfio_dma_record_section(rec, &s));
+    }
+    for (i = 0; i < ARRAY_SIZE(secs); i++) {
+        g_assert_null(vfio_dma_record_section(rec, &secs[i]));
+    }
+}
+
 #define N_MANY 10000
 
 /* 10,000 entries: 2,500 sections of four entries each, 1 MiB apart. */
@@ -1003,6 +1079,7 @@ int main(int argc, char **argv)
                     test_record_collect_section);
     g_test_add_func("/vfio/dma-record/counters", test_record_counters);
     g_test_add_func("/vfio/dma-record/whole-space", test_record_whole_space);
+    g_test_add_func("/vfio/dma-record/section", test_record_section);
     g_test_add_func("/vfio/dma-record/many", test_record_many);
     g_test_add_func("/vfio/dma-record/random", test_record_random);
 

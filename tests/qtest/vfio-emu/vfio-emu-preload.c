@@ -407,9 +407,20 @@ static void __attribute__((constructor)) emu_page_init(void)
     }
 }
 
+/* The real page size, read once: QEMU asks for the page size often */
+static uint64_t emu_real_page_size(void)
+{
+    static uint64_t real;
+
+    if (!qatomic_read(&real)) {
+        qatomic_set(&real, getauxval(AT_PAGESZ));
+    }
+    return qatomic_read(&real);
+}
+
 static uint64_t emu_page_size(void)
 {
-    return qatomic_read(&emu_page) ?: getauxval(AT_PAGESZ);
+    return qatomic_read(&emu_page) ?: emu_real_page_size();
 }
 
 
@@ -426,7 +437,7 @@ static bool emu_page_mmap(MmapFn next, void **addr, size_t *length,
     uint8_t *r, *a;
     size_t len;
 
-    if (page == getauxval(AT_PAGESZ)) {
+    if (page == emu_real_page_size()) {
         return true;
     }
     if (!*length || (offset & (page - 1)) ||
@@ -501,7 +512,7 @@ int emu_munmap(void *addr, size_t length)
     uint64_t page = emu_page_size();
     int ret;
 
-    if (page != getauxval(AT_PAGESZ)) {
+    if (page != emu_real_page_size()) {
         /* do_vmi_munmap() with this PAGE_SIZE */
         if ((uintptr_t)addr & (page - 1) || !length) {
             errno = EINVAL;
