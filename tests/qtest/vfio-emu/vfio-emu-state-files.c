@@ -61,6 +61,39 @@ static gint emu_container_cmp(gconstpointer a, gconstpointer b)
     return ca->id - cb->id;
 }
 
+/*
+ * Write " KEY=VALUE" (no space at @start) at @p, VALUE in decimal or, with
+ * @hex, as printf's "0x%x" prints it; returns the end.  The file is
+ * written after every MAP and UNMAP, and printf made that as dear as all
+ * the rest of QEMU's work for them.
+ */
+static char *emu_put_num(char *p, const char *start, const char *key,
+                         uint64_t val, bool hex)
+{
+    char digits[20];
+    int n = 0;
+
+    if (p != start) {
+        *p++ = ' ';
+    }
+    while (*key) {
+        *p++ = *key++;
+    }
+    *p++ = '=';
+    if (hex) {
+        *p++ = '0';
+        *p++ = 'x';
+    }
+    do {
+        digits[n++] = "0123456789abcdef"[hex ? val & 0xf : val % 10];
+        val = hex ? val >> 4 : val / 10;
+    } while (val);
+    while (n) {
+        *p++ = digits[--n];
+    }
+    return p;
+}
+
 void emu_write_mappings(VfioEmu *emu)
 {
     g_autoptr(GString) s = g_string_new("");
@@ -79,11 +112,18 @@ void emu_write_mappings(VfioEmu *emu)
         for (j = 0; j < c->dmas->len; j++) {
             EmuDma *d = &g_array_index(c->dmas, EmuDma, j);
 
-            g_string_append_printf(s, "container=%d iova=0x%" PRIx64
-                                   " size=0x%" PRIx64 " vaddr=0x%" PRIx64
-                                   " flags=0x%x backing=%s\n",
-                                   c->id, d->iova, d->size, d->vaddr,
-                                   d->flags, d->backing);
+            /* at most 21 + 4 * 25 characters: " vaddr=0x" and 16 digits */
+            char line[128], *p = line;
+
+            p = emu_put_num(p, line, "container", c->id, false);
+            p = emu_put_num(p, line, "iova", d->iova, true);
+            p = emu_put_num(p, line, "size", d->size, true);
+            p = emu_put_num(p, line, "vaddr", d->vaddr, true);
+            p = emu_put_num(p, line, "flags", d->flags, true);
+            g_string_append_len(s, line, p - line);
+            g_string_append(s, " backing=");
+            g_string_append(s, d->backing);
+            g_string_append_c(s, '\n');
         }
     }
 

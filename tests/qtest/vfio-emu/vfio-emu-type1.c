@@ -277,24 +277,51 @@ static int emu_get_iommu_info(VfioEmu *emu, EmuContainer *c, void *arg)
  * have its device's memory decoding on, as vfio_pci_mmap_huge_fault()
  * gives SIGBUS otherwise.
  */
+/*
+ * The hexadecimal number at @p, followed by @sep; NULL if there is none,
+ * else what follows @sep.  (sscanf() made every MAP cost as much as the
+ * rest of QEMU's work for it.)
+ */
+static const char *emu_parse_hex(const char *p, char sep, uint64_t *val)
+{
+    const char *start = p;
+
+    *val = 0;
+    for (;; p++) {
+        if (*p >= '0' && *p <= '9') {
+            *val = *val << 4 | (*p - '0');
+        } else if (*p >= 'a' && *p <= 'f') {
+            *val = *val << 4 | (*p - 'a' + 10);
+        } else {
+            break;
+        }
+    }
+    return p > start && p - start <= 16 && *p == sep ? p + 1 : NULL;
+}
+
 bool emu_vaddr_pin_ok(VfioEmu *emu, uint64_t vaddr, uint64_t size,
                       bool write)
 {
     g_autofree char *maps = NULL;
-    g_auto(GStrv) lines = NULL;
     uint64_t pos = vaddr, end = vaddr + size;
+    const char *line, *p;
     int i;
 
     if (!g_file_get_contents("/proc/self/maps", &maps, NULL, NULL)) {
         return emu_vaddr_mapped(vaddr, size);
     }
-    lines = g_strsplit(maps, "\n", -1);
-    for (i = 0; lines[i] && pos < end; i++) {
-        unsigned long long lo, hi;
-        char perms[5];
+    /* "lo-hi perms ...": in address order, lo inclusive, hi exclusive */
+    for (line = maps; *line && pos < end; line = p ? p + 1 : line + 1) {
+        uint64_t lo, hi;
+        const char *perms;
 
-        if (sscanf(lines[i], "%llx-%llx %4s", &lo, &hi, perms) != 3 ||
-            hi <= pos) {
+        perms = emu_parse_hex(line, '-', &lo);
+        perms = perms ? emu_parse_hex(perms, ' ', &hi) : NULL;
+        p = strchr(line, '\n');
+        if (!p) {
+            p = line + strlen(line) - 1;
+        }
+        if (!perms || p - perms < 4 || hi <= pos) {
             continue;
         }
         if (lo > pos || perms[write ? 1 : 0] == '-') {
