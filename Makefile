@@ -2,6 +2,7 @@
 # including installing Debian's packages (as root) and building QEMU.
 .PHONY: all deps base tree export build baseline series check-series \
         debian-patches check check-asan system-test vfio-selftests guest-test \
+        random \
         libvirt-test demo bench clean help
 
 all: build
@@ -18,6 +19,7 @@ help:
 	@echo "make check-asan      the vfio tests under ASan+UBSan (part of make check)"
 	@echo "make system-test     nested-VM test of our QEMU against real kernel VFIO (installs its packages)"
 	@echo "make vfio-selftests  the kernel's VFIO selftests (linux-source-7.3) against vfio-emu"
+	@echo "make random          the randomized state-machine test, CASES=N cases (default 24), SEED=S"
 	@echo "make guest-test      real guests (SeaBIOS, OVMF, Linux) on emulated vfio-pci devices"
 	@echo "make libvirt-test    libvirt runs our QEMU with emulated vfio-pci devices"
 	@echo "make debian-patches  DEP-3 quilt patches for debian/patches in build/debian-patches"
@@ -62,6 +64,9 @@ system-test: build
 
 vfio-selftests: build
 	@tests/vfio-selftests/run
+
+random: build
+	@tests/vfio-random/run $(if $(CASES),--cases $(CASES)) $(if $(SEED),--seed $(SEED))
 guest-test: build
 	@tooling/install-deps.sh --system-test
 	@tests/vfio-guest/run

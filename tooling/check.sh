@@ -144,6 +144,12 @@ else
     note "asan+ubsan: skipped (CHECK_ASAN=0)"
 fi
 
+# The listener under random configurations and walks of guest actions,
+# checked against the model after every action (tests/vfio-random; a
+# fixed set of seeded cases here, more with make random CASES=N).
+step "randomized state machine: 24 cases of 30 actions (tests/vfio-random)" \
+    "$TOP/tests/vfio-random/run"
+
 # The kernel's VFIO selftests, built from Debian's linux-source-7.3, run
 # against vfio-emu in a private mount namespace (tests/vfio-selftests).
 if "$TOP/tests/vfio-selftests/run" --can-run; then
