@@ -2,7 +2,7 @@
 # including installing Debian's packages (as root) and building QEMU.
 .PHONY: all deps base tree export build baseline series check-series \
         debian-patches check check-asan system-test vfio-selftests guest-test \
-        random \
+        random soak \
         libvirt-test demo bench clean help
 
 all: build
@@ -20,6 +20,7 @@ help:
 	@echo "make system-test     nested-VM test of our QEMU against real kernel VFIO (installs its packages)"
 	@echo "make vfio-selftests  the kernel's VFIO selftests (linux-source-7.3) against vfio-emu"
 	@echo "make random          the randomized state-machine test, CASES=N cases (default 24), SEED=S"
+	@echo "make soak            10,000 decode/move and 100 plug cycles: RSS, record size, LeakSanitizer"
 	@echo "make guest-test      real guests (SeaBIOS, OVMF, Linux) on emulated vfio-pci devices"
 	@echo "make libvirt-test    libvirt runs our QEMU with emulated vfio-pci devices"
 	@echo "make debian-patches  DEP-3 quilt patches for debian/patches in build/debian-patches"
@@ -67,6 +68,9 @@ vfio-selftests: build
 
 random: build
 	@tests/vfio-random/run $(if $(CASES),--cases $(CASES)) $(if $(SEED),--seed $(SEED))
+
+soak: build check-asan
+	@tests/vfio-soak/run $(if $(CYCLES),--cycles $(CYCLES)) $(if $(PLUGS),--plugs $(PLUGS))
 guest-test: build
 	@tooling/install-deps.sh --system-test
 	@tests/vfio-guest/run
