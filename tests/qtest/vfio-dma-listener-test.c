@@ -333,6 +333,19 @@ static const Scenario scenarios[] = {
             MOVE(0, 0, 64 * MiB), UNPLUG(0),
         },
     }, {
+        /*
+         * Errnos the kernel never returns for a MAP or an UNMAP: reported
+         * as they are ("Unknown error 1000"), nothing else changes
+         */
+        .name = "4k/odd-errnos", .min_page = 4 * KiB,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = {
+            PROGRAM(0), MAP_FAULT(0, 0, 1000), DECODE(0, 1), DECODE(0, 0),
+            MAP_FAULT(0, 0, 0), DECODE(0, 1), UNMAP_FAULT(0, 0, 1001),
+            DECODE(0, 0), UNMAP_FAULT(0, 0, 0), DECODE(0, 1), DECODE(0, 0),
+            DECODE(0, 1), UNPLUG(0),
+        },
+    }, {
         /* Guest RAM takes 5 entries, BAR 0 gets 1 of its 2 */
         .name = "4k/dma-entry-limit", .min_page = 4 * KiB,
         .dma_entry_limit = 6,
