@@ -5,16 +5,24 @@
         random soak \
         libvirt-test demo bench clean help
 
+# The base: make QEMU_BASE=10.2 <target> (or BASE=10.2); the default is
+# 10.0 (Debian 13's 10.0.13).  10.0 builds in build/, 10.2 in build/10.2/.
+QEMU_BASE ?= $(or $(BASE),10.0)
+override QEMU_BASE := $(patsubst 10.0.13,10.0,$(patsubst 10.2.2,10.2,$(QEMU_BASE)))
+VFIO_BUILD := $(CURDIR)/build$(if $(filter 10.2,$(QEMU_BASE)),/10.2)
+export QEMU_BASE VFIO_BUILD
+
 all: build
 
 help:
+	@echo "Every target takes QEMU_BASE=10.0 (default) or QEMU_BASE=10.2; make check tests both"
 	@echo "make demo            build the patched emulator and run the demonstration"
 	@echo "make check           run every test (what CI runs)"
 	@echo "make build           build build/qemu-system-x86_64"
 	@echo "make baseline        build the unpatched base at build/baseline/"
 	@echo "make tree            assemble build/src (git: base + one commit per patch)"
 	@echo "make export          write build/src's commits back to patches/ and our files"
-	@echo "make series          git am-able series against upstream 10.0.13 in build/series (author: git config or SERIES_AUTHOR)"
+	@echo "make series          git am-able series against pristine upstream (10.0.13 or 10.2.2) in build/series (author: git config or SERIES_AUTHOR)"
 	@echo "make check-series    build every commit of the series and run the vfio tests it has"
 	@echo "make check-asan      the vfio tests under ASan+UBSan (part of make check)"
 	@echo "make system-test     nested-VM test of our QEMU against real kernel VFIO (installs its packages)"

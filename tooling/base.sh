@@ -11,20 +11,23 @@ if [ -f "$stamp" ] && [ -d "$PRISTINE_DEB" ] && [ -d "$PRISTINE_ORIG" ]; then
 fi
 
 mkdir -p "$DL"
-if [ -f "$SHARED/upstream/$DSC" ]; then
-    note "base: using $SHARED/upstream"
+up=$SHARED/$UPSTREAM_DIR
+if [ -f "$up/$DSC" ]; then
+    note "base: using $up"
     for f in "$DSC" "$ORIG" "$DEBTAR" SHA256SUMS; do
-        cp -f "$SHARED/upstream/$f" "$DL/"
+        cp -f "$up/$f" "$DL/"
     done
 else
-    note "base: $SHARED/upstream has no $DSC; fetching with apt-get source"
-    list=/etc/apt/sources.list.d/trixie-src.sources
+    note "base: $up has no $DSC; fetching with apt-get source"
+    list=/etc/apt/sources.list.d/$DEB_SUITE-src.sources
     if [ ! -e "$list" ]; then
-        [ "$(id -u)" = 0 ] || die "need root to add the trixie deb-src entry ($list)"
-        cat > "$list" <<'SRC'
+        [ "$(id -u)" = 0 ] || die "need root to add the $DEB_SUITE deb-src entry ($list)"
+        suites=$DEB_SUITE
+        [ "$DEB_SUITE" = sid ] || suites="$DEB_SUITE $DEB_SUITE-updates"
+        cat > "$list" <<SRC
 Types: deb-src
 URIs: http://deb.debian.org/debian
-Suites: trixie trixie-updates
+Suites: $suites
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
@@ -32,25 +35,20 @@ SRC
     fi
     (cd "$DL" && apt-get source --download-only "qemu=$DEB_VERSION")
     # The sums we trust are the ones recorded with the project.
-    cat > "$DL/SHA256SUMS" <<'SUMS'
-da73c092f5684c551b0334d675eb16a3dec91e1edea94759cfb1102fa4a0364e  qemu_10.0.13+ds-0+deb13u1.debian.tar.xz
-a426c892e5369058c3423816c8625bc8010bb5a58ece57261f62b64ee4d765ad  qemu_10.0.13+ds-0+deb13u1.dsc
-6a0888e806c2ffc0c5f0733e974f9aea55491950d3c47c98669c8b236dde59ae  qemu_10.0.13+ds.orig.tar.xz
-SUMS
+    cp "$SUMS" "$DL/SHA256SUMS"
 fi
 
 # Refuse anything that is not byte-for-byte the pinned package.
-expected=$TOP/tooling/SHA256SUMS
-if ! cmp -s "$expected" "$DL/SHA256SUMS"; then
-    die "SHA256SUMS in the source differs from tooling/SHA256SUMS: the pinned
-base must be qemu $DEB_VERSION exactly. Replace ../shared/upstream with the
+if ! cmp -s "$SUMS" "$DL/SHA256SUMS"; then
+    die "SHA256SUMS in the source differs from ${SUMS#$TOP/}: the pinned
+base must be qemu $DEB_VERSION exactly. Replace ../shared/$UPSTREAM_DIR with the
 files of that version (apt-get source qemu=$DEB_VERSION) and retry."
 fi
-if ! (cd "$DL" && sha256sum --quiet -c "$expected"); then
+if ! (cd "$DL" && sha256sum --quiet -c "$SUMS"); then
     rm -f "$DL"/qemu_*
     die "checksum mismatch in the pinned base (see above): the files are not
 qemu $DEB_VERSION. Delete them, fetch that exact version again
-(apt-get source qemu=$DEB_VERSION, or restore ../shared/upstream) and retry."
+(apt-get source qemu=$DEB_VERSION, or restore ../shared/$UPSTREAM_DIR) and retry."
 fi
 
 rm -rf "$BUILD/pristine"

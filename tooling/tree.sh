@@ -1,9 +1,10 @@
 #!/bin/bash
-# Assemble build/src: a git repository with one commit for the pinned base
-# (Debian's source package, its quilt series applied) and one commit per
-# patch in patches/series.  The new files we own go in with the patch that
-# patches/new-files names for them, as that patch had them: the stored
-# file less the changes that later patches make to it.
+# Assemble build/src (build/10.2/src for QEMU_BASE=10.2): a git repository
+# with one commit for the pinned base (Debian's source package, its quilt
+# series applied) and one commit per patch in patches/<base>/series.  Each
+# commit is the base's patch (its wiring) plus the shared files as that
+# step has them: the files patches/new-files says it adds, and what
+# patches/shared/<step>.diff says it changes.
 #
 # Refuses to throw away work: build/src must be clean and at the commit the
 # last `make tree` or `make export` left it at (FORCE=1 overrides).
@@ -16,7 +17,7 @@ synced=$SRC/.git/vfio-series-synced
 stampf=$SRC/.git/vfio-series-inputs
 
 if [ ! -d "$SRC/.git" ]; then
-    note "tree: creating build/src from the base"
+    note "tree: creating ${SRC#$TOP/} from the base"
     rm -rf "$SRC"
     mkdir -p "$SRC"
     (cd "$PRISTINE_DEB" && tar --exclude=./debian --exclude=./.pc -cf - .) |
@@ -36,12 +37,12 @@ if [ ! -d "$SRC/.git" ]; then
     git -C "$SRC" branch -q -D base-work
 else
     if [ -n "$(git -C "$SRC" status --porcelain --untracked-files=no)" ]; then
-        die "build/src has uncommitted changes. Commit them there and run
-'make export', or discard them (git -C build/src reset --hard) first."
+        die "${SRC#$TOP/} has uncommitted changes. Commit them there and run
+'make export', or discard them (git -C ${SRC#$TOP/} reset --hard) first."
     fi
     head=$(git -C "$SRC" rev-parse HEAD)
     if [ "${FORCE:-}" != 1 ] && [ -f "$synced" ] && [ "$head" != "$(cat "$synced")" ]; then
-        die "build/src has commits that are not exported. Run 'make export'
+        die "${SRC#$TOP/} has commits that are not exported. Run 'make export'
 to keep them, or 'make tree FORCE=1' to drop them."
     fi
     if [ -f "$stampf" ] && [ "$(cat "$stampf")" = "$(inputs_hash)" ] &&
@@ -50,7 +51,7 @@ to keep them, or 'make tree FORCE=1' to drop them."
     fi
 fi
 
-note "tree: applying patches/series to build/src"
+note "tree: applying patches/$QEMU_BASE/series to ${SRC#$TOP/}"
 git -C "$SRC" checkout -q main 2>/dev/null || git -C "$SRC" checkout -q -b main
 git -C "$SRC" reset -q --hard base
 git -C "$SRC" clean -q -fdx
@@ -58,55 +59,68 @@ git -C "$SRC" clean -q -fdx
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# Our files as each one's own patch adds them: walk the series backwards
-# from the stored files, reverse-applying what every patch changes in them.
-mkdir -p "$tmp/owned" "$tmp/at"
-owned_all=$(awk '!/^#/ && NF == 2 { print $1 }' "$NEWFILES" 2>/dev/null || true)
-for f in $owned_all; do
+# The shared files as each step adds or changes them: walk the series
+# backwards from the stored files, reverse-applying each step's
+# patches/shared/<step>.diff, and keep each step's state of what it touches.
+mkdir -p "$tmp/cur" "$tmp/at"
+mapfile -t owned < <(owned_all)
+for f in "${owned[@]}"; do
     [ -f "$TOP/$f" ] || die "patches/new-files names $f, which does not exist"
-    mkdir -p "$tmp/owned/$(dirname "$f")"
-    cp -p "$TOP/$f" "$tmp/owned/$f"
+    mkdir -p "$tmp/cur/$(dirname "$f")"
+    cp -p "$TOP/$f" "$tmp/cur/$f"
+done
+# A step only the other base has may not change files this base has too.
+steps=$(series_steps)
+for d in "$SHARED_DIFFS"/*.diff; do
+    [ -e "$d" ] || continue
+    grep -qxF "$(basename "$d" .diff)" <<< "$steps" && continue
+    for f in $(sed -n 's|^+++ b/||p' "$d"); do
+        grep -qxF "$f" <<< "$(printf '%s\n' "${owned[@]}")" &&
+            die "$(basename "$d") changes $f, but its step is not in the $QEMU_BASE series"
+    done
 done
 mapfile -t rev < <(series_patches | tac)
 for p in "${rev[@]}"; do
-    [ -f "$PATCHES/$p" ] || die "patches/series names $p, which does not exist"
-    for f in $(owned_files "$p"); do
-        mkdir -p "$tmp/at/$p/$(dirname "$f")"
-        cp -p "$tmp/owned/$f" "$tmp/at/$p/$f"
+    [ -f "$PATCHES/$p" ] || die "$QEMU_BASE/series names $p, which does not exist"
+    s=$(step_of "$p")
+    d=$SHARED_DIFFS/$s.diff
+    touched=$(owned_files "$s")
+    [ -f "$d" ] && touched="$touched $(sed -n 's|^+++ b/||p' "$d")"
+    for f in $touched; do
+        mkdir -p "$tmp/at/$s/$(dirname "$f")"
+        cp -p "$tmp/cur/$f" "$tmp/at/$s/$f"
     done
-    incl=()
-    for f in $owned_all; do
-        incl+=("--include=$f")
-    done
-    if [ ${#incl[@]} -gt 0 ] && grep -q '^diff --git' "$PATCHES/$p"; then
-        (cd "$tmp/owned" && git apply -R --whitespace=nowarn "${incl[@]}" \
-            "$PATCHES/$p") || die "$p: its changes to our files do not reverse-apply"
+    if [ -f "$d" ]; then
+        (cd "$tmp/cur" && git apply -R --whitespace=nowarn "$d") ||
+            die "patches/shared/$s.diff does not reverse-apply to the stored files"
     fi
 done
 
 n=0
 for p in $(series_patches); do
     n=$((n + 1))
-    [ -f "$PATCHES/$p" ] || die "patches/series names $p, which does not exist"
+    s=$(step_of "$p")
     git mailinfo "$tmp/msg" "$tmp/diff" < "$PATCHES/$p" > "$tmp/info"
     author=$(sed -n 's/^Author: //p' "$tmp/info")
     email=$(sed -n 's/^Email: //p' "$tmp/info")
     subject=$(sed -n 's/^Subject: //p' "$tmp/info")
     date=$(sed -n 's/^Date: //p' "$tmp/info")
     [ -n "$subject" ] || die "$p: no Subject header"
-    if [ -s "$tmp/diff" ]; then
+    if grep -q "^diff --git" "$tmp/diff"; then
         git -C "$SRC" apply --index --whitespace=nowarn "$tmp/diff" ||
-            die "$p does not apply to the base"
+            die "$QEMU_BASE/$p does not apply to the base"
     fi
-    for f in $(owned_files "$p"); do
-        [ -f "$TOP/$f" ] || die "patches/new-files names $f (for $p), which does not exist"
-        if git -C "$SRC" cat-file -e "base:$f" 2>/dev/null; then
-            die "$f exists in the base: change it through a patch, not as a new file"
-        fi
-        mkdir -p "$SRC/$(dirname "$f")"
-        cp -p "$tmp/at/$p/$f" "$SRC/$f"
-        git -C "$SRC" add -f "$f"
-    done
+    if [ -d "$tmp/at/$s" ]; then
+        for f in $(cd "$tmp/at/$s" && find . -type f | sed 's|^\./||'); do
+            if grep -qxF "$f" <<< "$(owned_files "$s")" &&
+               git -C "$SRC" cat-file -e "base:$f" 2>/dev/null; then
+                die "$f exists in the base: change it through a patch, not as a new file"
+            fi
+            mkdir -p "$SRC/$(dirname "$f")"
+            cp -p "$tmp/at/$s/$f" "$SRC/$f"
+            git -C "$SRC" add -f "$f"
+        done
+    fi
     { echo "$subject"; echo; cat "$tmp/msg"; } > "$tmp/commitmsg"
     GIT_AUTHOR_NAME=$author GIT_AUTHOR_EMAIL=$email GIT_AUTHOR_DATE=$date \
         GIT_COMMITTER_DATE=$date \
@@ -114,14 +128,6 @@ for p in $(series_patches); do
         -F "$tmp/commitmsg"
 done
 
-# Files in patches/new-files must belong to a patch in the series.
-if [ -f "$NEWFILES" ]; then
-    awk '!/^#/ && NF == 2 { print $2 }' "$NEWFILES" | sort -u | while read -r p; do
-        series_patches | grep -qxF "$p" ||
-            die "patches/new-files names patch $p, which is not in patches/series"
-    done
-fi
-
 git -C "$SRC" rev-parse HEAD > "$synced"
 inputs_hash > "$stampf"
-note "tree: build/src is base + $n patches"
+note "tree: ${SRC#$TOP/} is QEMU $UPSTREAM_VERSION ($DEB_VERSION) + $n patches"

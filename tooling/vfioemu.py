@@ -20,7 +20,7 @@ import tempfile
 from qemuvm import VM
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(TOP, "build")
+BUILD = os.environ.get("VFIO_BUILD", os.path.join(TOP, "build"))  # per base
 PRELOAD = os.path.join(BUILD, "qemu", "tests", "qtest", "vfio-emu",
                        "libvfio-emu.so")
 

@@ -11,10 +11,7 @@
 #include "qemu/cutils.h"
 #include "qemu/error-report.h"
 #include "qemu/range.h"
-#include "exec/address-spaces.h"
-#include "exec/memory.h"
-#include "hw/vfio/vfio-common.h"
-#include "hw/vfio/vfio-container-base.h"
+#include "hw/vfio/vfio-dma-container.h"
 #include "hw/vfio/vfio-dma-map.h"
 #include "trace.h"
 
@@ -101,7 +98,7 @@ static void vfio_dma_report_free(gpointer p)
     g_free(report);
 }
 
-void vfio_dma_init(VFIOContainerBase *bcontainer)
+void vfio_dma_init(VFIODMAContainer *bcontainer)
 {
     VFIODMAReports *reports = g_new0(VFIODMAReports, 1);
 
@@ -115,7 +112,7 @@ void vfio_dma_init(VFIOContainerBase *bcontainer)
     bcontainer->dma_reports = reports;
 }
 
-void vfio_dma_cleanup(VFIOContainerBase *bcontainer)
+void vfio_dma_cleanup(VFIODMAContainer *bcontainer)
 {
     VFIODMAReports *reports = bcontainer->dma_reports;
 
@@ -280,7 +277,7 @@ static bool vfio_dma_unaligned_cause(MemoryRegionSection *section,
     return true;
 }
 
-static void vfio_dma_report(VFIOContainerBase *bcontainer,
+static void vfio_dma_report(VFIODMAContainer *bcontainer,
                             MemoryRegionSection *section,
                             VFIODevice *vbasedev, const VFIODMARegion *region,
                             VFIODMACause cause, const Range *range,
@@ -327,7 +324,7 @@ static void vfio_dma_append_range(GString *str, const char *sep,
 }
 
 /* "0xFIRST-0xLAST, ..." of the usable IOVA ranges */
-static char *vfio_dma_iova_ranges_str(VFIOContainerBase *bcontainer)
+static char *vfio_dma_iova_ranges_str(VFIODMAContainer *bcontainer)
 {
     GString *str = g_string_new(NULL);
     GList *l;
@@ -339,7 +336,7 @@ static char *vfio_dma_iova_ranges_str(VFIOContainerBase *bcontainer)
 }
 
 /* The number of address bits that the usable IOVA ranges end at */
-static int vfio_dma_iova_bits(VFIOContainerBase *bcontainer)
+static int vfio_dma_iova_bits(VFIODMAContainer *bcontainer)
 {
     GList *last = g_list_last(bcontainer->iova_ranges);
 
@@ -347,7 +344,7 @@ static int vfio_dma_iova_bits(VFIOContainerBase *bcontainer)
 }
 
 /* Whether @r lies above every usable IOVA */
-static bool vfio_dma_above_iova(VFIOContainerBase *bcontainer, const Range *r)
+static bool vfio_dma_above_iova(VFIODMAContainer *bcontainer, const Range *r)
 {
     GList *last = g_list_last(bcontainer->iova_ranges);
 
@@ -366,7 +363,7 @@ static void vfio_dma_phys_bits_hint(Error **errp, int bits)
                       bits, bits, bits, bits, bits);
 }
 
-static void vfio_dma_append_hint(VFIOContainerBase *bcontainer,
+static void vfio_dma_append_hint(VFIODMAContainer *bcontainer,
                                  VFIODMAReport *report, const char *what,
                                  Error **errp)
 {
@@ -432,7 +429,7 @@ static void vfio_dma_append_hint(VFIOContainerBase *bcontainer,
 }
 
 /* What is wrong, in a few words */
-static char *vfio_dma_cause_str(VFIOContainerBase *bcontainer,
+static char *vfio_dma_cause_str(VFIODMAContainer *bcontainer,
                                 VFIODMAReport *report)
 {
     g_autofree char *granule = size_to_str(report->granule);
@@ -466,7 +463,7 @@ static char *vfio_dma_cause_str(VFIOContainerBase *bcontainer,
     g_assert_not_reached();
 }
 
-static void vfio_dma_warn(VFIOContainerBase *bcontainer,
+static void vfio_dma_warn(VFIODMAContainer *bcontainer,
                           VFIODMAReport *report)
 {
     g_autofree char *granule = size_to_str(report->granule);
@@ -513,7 +510,7 @@ static void vfio_dma_warn(VFIOContainerBase *bcontainer,
     warn_report_err(err);
 }
 
-static void vfio_dma_warn_pending(VFIOContainerBase *bcontainer)
+static void vfio_dma_warn_pending(VFIODMAContainer *bcontainer)
 {
     VFIODMAReports *reports = bcontainer->dma_reports;
     GHashTableIter iter;
@@ -531,8 +528,8 @@ static void vfio_dma_warn_pending(VFIOContainerBase *bcontainer)
 
 void vfio_dma_listener_commit(MemoryListener *listener)
 {
-    VFIOContainerBase *bcontainer = container_of(listener, VFIOContainerBase,
-                                                 listener);
+    VFIODMAContainer *bcontainer = container_of(listener, VFIODMAContainer,
+                                                listener);
 
     /* Every transaction ends here: nothing but this test, most times */
     if (bcontainer->dma_reports->nr_pending) {
@@ -590,7 +587,7 @@ static void *vfio_dma_section_vaddr(MemoryRegionSection *section,
 
 /* Inlined, like the other helpers of the mapping path: calls cost there */
 static inline QEMU_ALWAYS_INLINE
-bool vfio_dma_outside_iova_ranges(VFIOContainerBase *bcontainer, hwaddr iova,
+bool vfio_dma_outside_iova_ranges(VFIODMAContainer *bcontainer, hwaddr iova,
                                   hwaddr last)
 {
     Range range;
@@ -609,7 +606,7 @@ bool vfio_dma_outside_iova_ranges(VFIOContainerBase *bcontainer, hwaddr iova,
 }
 
 /* Why a map of guest RAM failed, when it is clear */
-static void vfio_dma_explain_ram(VFIOContainerBase *bcontainer,
+static void vfio_dma_explain_ram(VFIODMAContainer *bcontainer,
                                  MemoryRegionSection *section, hwaddr iova,
                                  hwaddr last, int ret, Error **errp)
 {
@@ -634,24 +631,11 @@ static void vfio_dma_explain_ram(VFIOContainerBase *bcontainer,
 }
 
 static inline QEMU_ALWAYS_INLINE
-int vfio_dma_unmap_entry(VFIOContainerBase *bcontainer, VFIODMAEntry *entry)
+int vfio_dma_unmap_entry(VFIODMAContainer *bcontainer, VFIODMAEntry *entry)
 {
-    uint64_t first = vfio_dma_entry_interior_first(entry);
-    uint64_t last = vfio_dma_entry_interior_last(entry);
-    uint64_t half;
-    int ret;
-
-    if (first == 0 && last == UINT64_MAX) {
-        /* The unmap ioctl doesn't accept a full 64-bit span. */
-        half = 1ULL << 63;
-        ret = vfio_container_dma_unmap(bcontainer, 0, half, NULL);
-        if (ret) {
-            return ret;
-        }
-        first = half;
-    }
-    return vfio_container_dma_unmap(bcontainer, first, last - first + 1,
-                                    NULL);
+    return vfio_dma_container_unmap(bcontainer,
+                                    vfio_dma_entry_interior_first(entry),
+                                    vfio_dma_entry_interior_last(entry));
 }
 
 /*
@@ -662,7 +646,7 @@ int vfio_dma_unmap_entry(VFIOContainerBase *bcontainer, VFIODMAEntry *entry)
  * EEXIST.  Returns 1 if a range was taken over, 0 if [@first, @last] is
  * to be mapped, or the negative errno of an unmap that failed again.
  */
-static int vfio_dma_clear_stale(VFIOContainerBase *bcontainer,
+static int vfio_dma_clear_stale(VFIODMAContainer *bcontainer,
                                 uint64_t first, uint64_t last, void *vaddr,
                                 bool readonly)
 {
@@ -700,7 +684,7 @@ static int vfio_dma_clear_stale(VFIOContainerBase *bcontainer,
 }
 
 /* The container's DMA entries are all used: a map would fail with ENOSPC */
-static bool vfio_dma_limit_reached(VFIOContainerBase *bcontainer)
+static bool vfio_dma_limit_reached(VFIODMAContainer *bcontainer)
 {
     return bcontainer->dma_max_mappings &&
            vfio_dma_record_mapped(bcontainer->dma_record) >=
@@ -713,7 +697,7 @@ static bool vfio_dma_limit_reached(VFIOContainerBase *bcontainer)
  * entries fails with -ENOSPC without asking it.
  */
 static inline QEMU_ALWAYS_INLINE
-int vfio_dma_map_range(VFIOContainerBase *bcontainer,
+int vfio_dma_map_range(VFIODMAContainer *bcontainer,
                        MemoryRegionSection *section, uint64_t first,
                        uint64_t last, void *vaddr, bool limited)
 {
@@ -733,12 +717,12 @@ int vfio_dma_map_range(VFIOContainerBase *bcontainer,
         return -ENOSPC;
     }
     /* A range is at most a section, less than 2^64 bytes. */
-    return vfio_container_dma_map(bcontainer, first, last - first + 1, vaddr,
-                                  section->readonly);
+    return vfio_dma_container_map(bcontainer, first, last - first + 1, vaddr,
+                                  section->readonly, section->mr);
 }
 
 /* Guest RAM: host-page aligned, and a failure is the caller's error. */
-static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
+static bool vfio_dma_map_ram(VFIODMAContainer *bcontainer,
                              MemoryRegionSection *section, Error **errp)
 {
     VFIODMASectionId id = vfio_dma_section_id(section);
@@ -777,7 +761,7 @@ static bool vfio_dma_map_ram(VFIOContainerBase *bcontainer,
 }
 
 /* The granule of RAM device mappings: the IOMMU page, at least the host's */
-static uint64_t vfio_dma_granule(VFIOContainerBase *bcontainer)
+static uint64_t vfio_dma_granule(VFIODMAContainer *bcontainer)
 {
     VFIODMAReports *reports = bcontainer->dma_reports;
 
@@ -791,7 +775,7 @@ static uint64_t vfio_dma_granule(VFIOContainerBase *bcontainer)
 
 /* What the pieces of a RAM device section share */
 typedef struct VFIODMAMapSection {
-    VFIOContainerBase *bcontainer;
+    VFIODMAContainer *bcontainer;
     MemoryRegionSection *section;
     VFIODMASectionId id;
     uint8_t *vaddr;             /* of the section's first byte */
@@ -927,7 +911,7 @@ static void vfio_dma_map_piece(const VFIODMAPiece *piece, void *opaque)
 }
 
 /* RAM device: map what can be mapped; nothing here is fatal. */
-static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
+static void vfio_dma_map_ram_device(VFIODMAContainer *bcontainer,
                                     MemoryRegionSection *section)
 {
     VFIODMAMapSection ms;
@@ -989,7 +973,7 @@ static void vfio_dma_map_ram_device(VFIOContainerBase *bcontainer,
                          vfio_dma_map_piece, &ms);
 }
 
-bool vfio_dma_map_section(VFIOContainerBase *bcontainer,
+bool vfio_dma_map_section(VFIODMAContainer *bcontainer,
                           MemoryRegionSection *section, Error **errp)
 {
     if (memory_region_is_ram_device(section->mr)) {
@@ -1003,7 +987,7 @@ bool vfio_dma_map_section(VFIOContainerBase *bcontainer,
  * The IOMMU still holds what @entry mapped: keep that, detached from its
  * section, until it is mapped again or the container goes away
  */
-static void vfio_dma_keep_stale(VFIOContainerBase *bcontainer,
+static void vfio_dma_keep_stale(VFIODMAContainer *bcontainer,
                                 VFIODMAEntry *entry, int ret)
 {
     VFIODMARecord *record = bcontainer->dma_record;
@@ -1035,7 +1019,7 @@ static void vfio_dma_keep_stale(VFIOContainerBase *bcontainer,
 
 /* Unmap what @entry of @section mapped, and forget it; true if it had */
 static inline QEMU_ALWAYS_INLINE
-bool vfio_dma_unmap_one(VFIOContainerBase *bcontainer,
+bool vfio_dma_unmap_one(VFIODMAContainer *bcontainer,
                         MemoryRegionSection *section, VFIODMAEntry *entry)
 {
     int ret;
@@ -1058,7 +1042,7 @@ bool vfio_dma_unmap_one(VFIOContainerBase *bcontainer,
     return true;
 }
 
-void vfio_dma_unmap_section(VFIOContainerBase *bcontainer,
+void vfio_dma_unmap_section(VFIODMAContainer *bcontainer,
                             MemoryRegionSection *section)
 {
     VFIODMARecord *record = bcontainer->dma_record;

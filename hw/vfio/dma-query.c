@@ -16,11 +16,10 @@
 #include "monitor/hmp.h"
 #include "monitor/monitor.h"
 #include "hw/qdev-core.h"
-#include "hw/vfio/vfio-common.h"
-#include "hw/vfio/vfio-container-base.h"
+#include "hw/vfio/vfio-dma-container.h"
 #include "hw/vfio/vfio-dma-map.h"
 
-static VfioIommuBackend vfio_dma_query_backend(VFIOContainerBase *bcontainer)
+static VfioIommuBackend vfio_dma_query_backend(VFIODMAContainer *bcontainer)
 {
     if (object_dynamic_cast(OBJECT(bcontainer), TYPE_VFIO_IOMMU_IOMMUFD)) {
         return VFIO_IOMMU_BACKEND_IOMMUFD;
@@ -99,7 +98,7 @@ static void vfio_dma_query_entry(VFIODMAQuery *query, VFIODMAEntry *entry)
     }
 }
 
-static VfioDmaContainer *vfio_dma_query_container(VFIOContainerBase *bcontainer,
+static VfioDmaContainer *vfio_dma_query_container(VFIODMAContainer *bcontainer,
                                                   bool has_state,
                                                   VfioDmaMappingState state)
 {
@@ -145,7 +144,7 @@ VfioDmaContainerList *qmp_x_query_vfio_dma_mappings(const char *device,
                                                     Error **errp)
 {
     VfioDmaContainerList *head = NULL, **tail = &head;
-    VFIOContainerBase *only = NULL;
+    VFIODMAContainer *only = NULL;
     g_autoptr(GHashTable) seen = g_hash_table_new(NULL, NULL);
     VFIODevice *vbasedev;
 
@@ -173,7 +172,7 @@ VfioDmaContainerList *qmp_x_query_vfio_dma_mappings(const char *device,
 
     /* Every container, in the order of their first device */
     QLIST_FOREACH(vbasedev, &vfio_device_list, global_next) {
-        VFIOContainerBase *bcontainer = vbasedev->bcontainer;
+        VFIODMAContainer *bcontainer = vbasedev->bcontainer;
 
         if (!bcontainer || (only && bcontainer != only) ||
             !g_hash_table_add(seen, bcontainer)) {

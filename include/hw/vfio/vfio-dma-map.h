@@ -9,10 +9,9 @@
 #ifndef HW_VFIO_VFIO_DMA_MAP_H
 #define HW_VFIO_VFIO_DMA_MAP_H
 
-#include "exec/memory.h"
+#include "hw/vfio/vfio-dma-container.h"
 #include "hw/vfio/vfio-dma-record.h"
 
-typedef struct VFIOContainerBase VFIOContainerBase;
 typedef struct VFIODevice VFIODevice;
 
 /*
@@ -25,8 +24,8 @@ typedef struct VFIODevice VFIODevice;
  */
 
 /* Set up and tear down the record of a container */
-void vfio_dma_init(VFIOContainerBase *bcontainer);
-void vfio_dma_cleanup(VFIOContainerBase *bcontainer);
+void vfio_dma_init(VFIODMAContainer *bcontainer);
+void vfio_dma_cleanup(VFIODMAContainer *bcontainer);
 
 /**
  * vfio_dma_map_section: map a RAM or RAM device section, and record it
@@ -38,7 +37,7 @@ void vfio_dma_cleanup(VFIOContainerBase *bcontainer);
  *
  * Returns: false, with @errp set, only when a guest RAM map fails.
  */
-bool vfio_dma_map_section(VFIOContainerBase *bcontainer,
+bool vfio_dma_map_section(VFIODMAContainer *bcontainer,
                           MemoryRegionSection *section, Error **errp);
 
 /**
@@ -50,7 +49,7 @@ bool vfio_dma_map_section(VFIOContainerBase *bcontainer,
  * A failed unmap is reported; the range stays in the record, since the
  * host still holds it.
  */
-void vfio_dma_unmap_section(VFIOContainerBase *bcontainer,
+void vfio_dma_unmap_section(VFIODMAContainer *bcontainer,
                             MemoryRegionSection *section);
 
 /* The commit hook of the listener: prints what was collected to report */
