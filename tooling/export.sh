@@ -64,8 +64,9 @@ upstream, local to $QEMU_BASE, nor added by an earlier commit"
     if [ ${#upstream[@]} -gt 0 ]; then
         "${fmt[@]}" --stat -- "${upstream[@]}" > "$tmp/patches/$name"
     else
-        # Nothing upstream changes: headers only.
-        "${fmt[@]}" | sed '/^---$/q' > "$tmp/patches/$name"
+        # Nothing upstream changes: the message only (without --stat,
+        # format-patch writes no '---' line before the diff).
+        { "${fmt[@]}" | sed '/^diff --git /,$d'; echo "---"; } > "$tmp/patches/$name"
     fi
     if [ ${#shared[@]} -gt 0 ]; then
         git -C "$SRC" diff --no-color --full-index "$c^" "$c" -- "${shared[@]}" \
