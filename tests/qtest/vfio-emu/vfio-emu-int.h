@@ -114,6 +114,8 @@ typedef struct EmuDma {
     uint32_t flags;
     bool vaddr_invalid;         /* VFIO_DMA_UNMAP_FLAG_VADDR */
     char *backing;
+    int file;                   /* IOMMU_IOAS_MAP_FILE: our dup, else -1 */
+    uint64_t file_start;        /* its offset in the file */
 } EmuDma;
 
 typedef struct EmuContainer {

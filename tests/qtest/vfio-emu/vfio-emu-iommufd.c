@@ -10,6 +10,8 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <linux/vfio.h>
 #include <linux/iommufd.h>
 
@@ -164,6 +166,39 @@ static bool emu_vaddr_pinnable(VfioEmu *emu, uint64_t vaddr, uint64_t size,
     return true;
 }
 
+/*
+ * Can [start, start + size) of @fd be pinned?  memfd_pin_folios() takes
+ * shmem (memfd, tmpfs) and hugetlbfs files only, and nothing at or past
+ * the end of the file: EINVAL.
+ */
+static int emu_file_pinnable(int fd, uint64_t start, uint64_t size)
+{
+    struct statfs sfs;
+    struct stat st;
+
+    if (fstatfs(fd, &sfs) || fstat(fd, &st)) {
+        return -EBADF;
+    }
+    if (sfs.f_type != TMPFS_MAGIC && sfs.f_type != HUGETLBFS_MAGIC) {
+        return -EINVAL;
+    }
+    if (start + size - 1 >= st.st_size) {
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* Pin what backs @d: its file pages, or its user memory */
+static int emu_dma_pin(VfioEmu *emu, EmuDma *d)
+{
+    if (d->file >= 0) {
+        return emu_file_pinnable(d->file, d->file_start, d->size);
+    }
+    return emu_vaddr_pinnable(emu, d->vaddr, d->size,
+                              d->flags & VFIO_DMA_MAP_FLAG_WRITE) ?
+           0 : -EFAULT;
+}
+
 static uint64_t emu_ioas_free_table(VfioEmu *emu, EmuContainer *c)
 {
     uint64_t dropped = 0;
@@ -199,9 +234,10 @@ static int emu_ioas_add_domain(VfioEmu *emu, EmuObj *ioas)
     for (i = 0; i < dmas->len; i++) {
         EmuDma *d = &g_array_index(dmas, EmuDma, i);
 
-        if (!emu_vaddr_pinnable(emu, d->vaddr, d->size,
-                                d->flags & VFIO_DMA_MAP_FLAG_WRITE)) {
-            return -EFAULT;
+        int ret = emu_dma_pin(emu, d);
+
+        if (ret) {
+            return ret;
         }
     }
     return 0;
@@ -642,20 +678,40 @@ static int emu_ioas_alloc_iova(VfioEmu *emu, EmuIommufd *ictx, EmuObj *ioas,
     return -ENOSPC;
 }
 
+/*
+ * IOMMU_IOAS_MAP of user memory at cmd->user_va, or, with @file >= 0,
+ * IOMMU_IOAS_MAP_FILE of @file from @start (iopt_map_file_pages(): the
+ * pages are the file's, cmd->user_va is not used).
+ */
 static int emu_ioas_do_map(VfioEmu *emu, EmuIommufd *ictx, EmuObj *ioas,
-                           struct iommu_ioas_map *cmd, const char *backing)
+                           struct iommu_ioas_map *cmd, const char *backing,
+                           int file, uint64_t start)
 {
-    uint64_t length = cmd->length, uptr = cmd->user_va, iova = cmd->iova;
+    uint64_t length = cmd->length, iova = cmd->iova;
+    uint64_t uptr = file >= 0 ? start : cmd->user_va;
     uint64_t align = emu_ioas_alignment(emu, ictx, ioas);
     EmuDma dma;
     int ret;
 
-    /* iopt_alloc_user_pages() */
-    if (uptr + length < uptr) {
-        return -EOVERFLOW;
-    }
-    if (!length || length > SIZE_MAX - emu->page_size) {
-        return -EINVAL;
+    if (file >= 0) {
+        /* iopt_map_file_pages() */
+        if (!length) {
+            return -EINVAL;
+        }
+        if (start + (length - 1) < start) {
+            return -EOVERFLOW;
+        }
+        if (fcntl(file, F_GETFD) < 0) {
+            return -EBADF;
+        }
+    } else {
+        /* iopt_alloc_user_pages() */
+        if (uptr + length < uptr) {
+            return -EOVERFLOW;
+        }
+        if (!length || length > SIZE_MAX - emu->page_size) {
+            return -EINVAL;
+        }
     }
     /* iopt_alloc_area_pages() */
     if (length & (align - 1)) {
@@ -685,23 +741,32 @@ static int emu_ioas_do_map(VfioEmu *emu, EmuIommufd *ictx, EmuObj *ioas,
     if ((uptr % emu->page_size) & (align - 1)) {
         return -EINVAL;
     }
-    /* iopt_fill_domains_pages(): pinning, only when there is a domain */
-    if (emu_ioas_has_domain(ictx, ioas, false) &&
-        !emu_vaddr_pinnable(emu, uptr, length,
-                            cmd->flags & IOMMU_IOAS_MAP_WRITEABLE)) {
-        return -EFAULT;
-    }
-
     dma = (EmuDma) {
         .iova = iova,
         .size = length,
-        .vaddr = uptr,
+        .vaddr = file >= 0 ? 0 : uptr,
         .flags = (cmd->flags & IOMMU_IOAS_MAP_READABLE ?
                   VFIO_DMA_MAP_FLAG_READ : 0) |
                  (cmd->flags & IOMMU_IOAS_MAP_WRITEABLE ?
                   VFIO_DMA_MAP_FLAG_WRITE : 0),
-        .backing = g_strdup(backing),
+        .file = file,
+        .file_start = start,
     };
+    /* iopt_fill_domains_pages(): pinning, only when there is a domain */
+    if (emu_ioas_has_domain(ictx, ioas, false)) {
+        ret = emu_dma_pin(emu, &dma);
+        if (ret) {
+            return ret;
+        }
+    }
+    /* the kernel holds the file (get_file()) until the area goes */
+    if (file >= 0) {
+        dma.file = fcntl(file, F_DUPFD_CLOEXEC, 0);
+        if (dma.file < 0) {
+            return -EMFILE;
+        }
+    }
+    dma.backing = g_strdup(backing);
     g_array_insert_val(ioas->ioas->dmas,
                        emu_dma_lower_bound(ioas->ioas, iova), dma);
     cmd->iova = iova;
@@ -739,7 +804,7 @@ static int emu_iommufd_ioas_map(VfioEmu *emu, EmuIommufd *ictx, EmuUcmd *u)
         injected = emu_check_faults(emu, EMU_FAULT_MAP, cmd->iova,
                                     cmd->length, backings);
         ret = injected ? -injected :
-              emu_ioas_do_map(emu, ictx, ioas, cmd, backing);
+              emu_ioas_do_map(emu, ictx, ioas, cmd, backing, -1, 0);
     }
 
     where = ioas ? g_strdup_printf(" container=%d", ioas->ioas->id) :
@@ -755,6 +820,99 @@ static int emu_iommufd_ioas_map(VfioEmu *emu, EmuIommufd *ictx, EmuUcmd *u)
     emu_write_mappings(emu);
     emu_ucmd_respond(u);
     return 0;
+}
+
+/* iommufd_ioas_map_file(): the pages of a file (memfd, hugetlbfs) */
+static int emu_iommufd_ioas_map_file(VfioEmu *emu, EmuIommufd *ictx,
+                                     EmuUcmd *u)
+{
+    struct iommu_ioas_map_file *cmd = u->cmd;
+    uint32_t known = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_WRITEABLE |
+                     IOMMU_IOAS_MAP_READABLE;
+    g_autoptr(GPtrArray) backings = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *where = NULL;
+    struct iommu_ioas_map map;
+    EmuObj *ioas = NULL;
+    int ret, injected = 0;
+
+    /* guest RAM either way, for the fault rules and the state files */
+    g_ptr_array_add(backings, g_strdup("ram"));
+
+    if (cmd->flags & ~known) {
+        ret = -EOPNOTSUPP;
+    } else if (cmd->iova >= UINT64_MAX || cmd->length >= UINT64_MAX) {
+        ret = -EOVERFLOW;
+    } else if (!(cmd->flags & (IOMMU_IOAS_MAP_WRITEABLE |
+                               IOMMU_IOAS_MAP_READABLE))) {
+        ret = -EINVAL;
+    } else {
+        ioas = emu_obj_get(ictx, cmd->ioas_id, EMU_OBJ_IOAS);
+        ret = ioas ? 0 : -ENOENT;
+    }
+    if (!ret) {
+        map = (struct iommu_ioas_map) {
+            .size = sizeof(map),
+            .flags = cmd->flags,
+            .ioas_id = cmd->ioas_id,
+            .length = cmd->length,
+            .iova = cmd->iova,
+        };
+        injected = emu_check_faults(emu, EMU_FAULT_MAP, cmd->iova,
+                                    cmd->length, backings);
+        ret = injected ? -injected :
+              emu_ioas_do_map(emu, ictx, ioas, &map, "ram", cmd->fd,
+                              cmd->start);
+        if (!ret) {
+            cmd->iova = map.iova;
+        }
+    }
+
+    where = ioas ? g_strdup_printf(" container=%d", ioas->ioas->id) :
+                   g_strdup("");
+    emu_log(emu, "op=IOAS_MAP_FILE%s ioas=%u iova=0x%" PRIx64 " size=0x%"
+            PRIx64 " fd=%d start=0x%" PRIx64 " flags=0x%x ret=%d"
+            " backing=ram%s", where, cmd->ioas_id, (uint64_t)cmd->iova,
+            (uint64_t)cmd->length, cmd->fd, (uint64_t)cmd->start, cmd->flags,
+            ret, injected ? " injected=1" : "");
+    if (ret) {
+        return ret;
+    }
+    emu_write_mappings(emu);
+    emu_ucmd_respond(u);
+    return 0;
+}
+
+/*
+ * iommufd_ioas_change_process(): every mapping of the context must be of
+ * a file (IOMMU_IOAS_MAP_FILE), else EINVAL; the pages are charged to
+ * the caller, which the emulation needs not model.  With no mapping, or
+ * none but files, it succeeds: QEMU asks it to learn that it exists.
+ */
+static int emu_iommufd_change_process(VfioEmu *emu, EmuIommufd *ictx,
+                                      EmuUcmd *u)
+{
+    struct iommu_ioas_change_process *cmd = u->cmd;
+    GHashTableIter iter;
+    EmuObj *o;
+    int i, ret = 0;
+
+    if (cmd->__reserved) {
+        return -EOPNOTSUPP;
+    }
+    g_hash_table_iter_init(&iter, ictx->objs);
+    while (!ret && g_hash_table_iter_next(&iter, NULL, (gpointer *)&o)) {
+        if (o->type != EMU_OBJ_IOAS) {
+            continue;
+        }
+        for (i = 0; i < o->ioas->dmas->len; i++) {
+            if (g_array_index(o->ioas->dmas, EmuDma, i).file < 0) {
+                ret = -EINVAL;
+                break;
+            }
+        }
+    }
+    emu_log(emu, "op=IOAS_CHANGE_PROCESS ictx=%d ret=%d", ictx->id, ret);
+    return ret;
 }
 
 /* iopt_unmap_iova_range(): whole mappings only, lowest first */
@@ -796,7 +954,17 @@ static int emu_ioas_cut(VfioEmu *emu, EmuContainer *c, uint64_t last)
     tail.iova += head;
     tail.vaddr += head;
     tail.size -= head;
-    tail.backing = vfio_emu_describe_vaddr(emu, tail.vaddr);
+    if (d->file >= 0) {
+        tail.vaddr = 0;
+        tail.file_start += head;
+        tail.file = fcntl(d->file, F_DUPFD_CLOEXEC, 0);
+        if (tail.file < 0) {
+            return -ENOMEM;
+        }
+        tail.backing = g_strdup(d->backing);
+    } else {
+        tail.backing = vfio_emu_describe_vaddr(emu, tail.vaddr);
+    }
     d->size = head;
     g_array_insert_val(c->dmas, emu_dma_lower_bound(c, tail.iova), tail);
     return 0;
@@ -896,6 +1064,11 @@ static const EmuIommufdOp emu_iommufd_ops[] = {
                    struct iommu_ioas_map, iova),
     EMU_IOMMUFD_OP(IOMMU_IOAS_UNMAP, emu_iommufd_ioas_unmap,
                    struct iommu_ioas_unmap, length),
+    /* since Linux 6.13 and 6.15: ENOTTY with [container] kernel = 6.12 */
+    EMU_IOMMUFD_OP(IOMMU_IOAS_MAP_FILE, emu_iommufd_ioas_map_file,
+                   struct iommu_ioas_map_file, iova),
+    EMU_IOMMUFD_OP(IOMMU_IOAS_CHANGE_PROCESS, emu_iommufd_change_process,
+                   struct iommu_ioas_change_process, __reserved),
 };
 
 /*
@@ -1192,6 +1365,8 @@ int emu_iommufd_ioctl(VfioEmu *emu, EmuIommufd *ictx,
         struct iommu_ioas_iova_ranges ranges;
         struct iommu_ioas_map map;
         struct iommu_ioas_unmap unmap;
+        struct iommu_ioas_map_file map_file;
+        struct iommu_ioas_change_process change_process;
     } buf;
     unsigned int nr = _IOC_NR(request);
     const EmuIommufdOp *op;
@@ -1205,6 +1380,11 @@ int emu_iommufd_ioctl(VfioEmu *emu, EmuIommufd *ictx,
     }
     op = &emu_iommufd_ops[nr - IOMMUFD_CMD_BASE];
     if (!op->fn || op->request != request) {
+        return -ENOTTY;
+    }
+    if (emu->cfg->kernel < EMU_KERNEL_7_3 &&
+        (request == IOMMU_IOAS_MAP_FILE ||
+         request == IOMMU_IOAS_CHANGE_PROCESS)) {
         return -ENOTTY;
     }
     if (!arg) {

@@ -123,6 +123,9 @@ static void emu_dma_clear(gpointer p)
     EmuDma *d = p;
 
     g_free(d->backing);
+    if (d->file >= 0) {
+        close(d->file);
+    }
 }
 
 EmuContainer *emu_container_new(VfioEmu *emu)
@@ -437,6 +440,7 @@ static int emu_do_map(VfioEmu *emu, EmuContainer *c,
         .vaddr = vaddr,
         .flags = map->flags,
         .backing = g_strdup(backing),
+        .file = -1,
     };
     g_array_insert_val(c->dmas, emu_dma_lower_bound(c, iova), dma);
     c->dma_avail--;
