@@ -10,7 +10,9 @@
  * with a hint, show the BARs as failed in x-query-vfio-dma-mappings, and
  * never try to unmap what it could not map (IOMMU_IOAS_UNMAP would fail
  * with ENOENT).  Guest RAM must be mapped, and hot-unplug must leave
- * nothing behind.  QEMU's stderr is checked message by message: nothing
+ * nothing behind.  Guest RAM in a memfd is mapped by its fd
+ * (IOMMU_IOAS_MAP_FILE, QEMU 10.1 and later) and unmapped by the record
+ * like any other.  QEMU's stderr is checked message by message: nothing
  * but those warnings.
  */
 
@@ -42,7 +44,7 @@ typedef struct Test {
     VfioEmuQTest *t;
 } Test;
 
-static bool test_start(Test *s, uint64_t ram_size)
+static bool test_start_args(Test *s, uint64_t ram_size, const char *args)
 {
     s->t = vfio_emu_qtest_new(ram_size);
     if (!s->t) {
@@ -51,8 +53,13 @@ static bool test_start(Test *s, uint64_t ram_size)
     vfio_emu_qtest_add_device(s->t, 10, DEV_KEYS);
     vfio_emu_qtest_use_iommufd(s->t);
     vfio_emu_qtest_capture_stderr(s->t);
-    vfio_emu_qtest_start(s->t, NULL);
+    vfio_emu_qtest_start(s->t, args);
     return true;
+}
+
+static bool test_start(Test *s, uint64_t ram_size)
+{
+    return test_start_args(s, ram_size, NULL);
 }
 
 /* BAR 0 at VFIO_EMU_QTEST_MEM64(0), but its MSI-X table's page */
@@ -421,6 +428,102 @@ static void test_unplug(void)
     test_end(&s, 2);
 }
 
+/* Does this QEMU map fd-backed RAM by its fd (IOMMU_IOAS_MAP_FILE)? */
+static bool qemu_maps_files(VfioEmuQTest *t)
+{
+    QDict *resp = qtest_qmp(t->qts, "{'execute': 'query-version'}");
+    QDict *v = qdict_get_qdict(qdict_get_qdict(resp, "return"), "qemu");
+    int64_t major = qdict_get_int(v, "major");
+    int64_t minor = qdict_get_int(v, "minor");
+
+    qobject_unref(resp);
+    /* vfio_container_dma_map() takes the MemoryRegion since QEMU 10.1 */
+    return major > 10 || (major == 10 && minor >= 1);
+}
+
+/*
+ * Guest RAM in a memfd: QEMU maps it with IOMMU_IOAS_MAP_FILE, which the
+ * record covers like any map: every range of guest RAM is mapped once
+ * (the table of the IOAS and the query agree), and hot-unplug unmaps
+ * exactly those ranges.  IOMMU_IOAS_CHANGE_PROCESS, which QEMU asks at
+ * connect time, succeeds while nothing but files is mapped.
+ */
+static void test_map_file(void)
+{
+    Test s = { 0 };
+    g_autoptr(GArray) ev = NULL;
+    g_autoptr(GArray) ram = NULL;
+    g_autoptr(GArray) m = NULL;
+    QList *mappings;
+    QDict *c;
+    bool files;
+    int i, nfile = 0, nram = 0;
+
+    if (!test_start_args(&s, 512 * MiB,
+                         "-object memory-backend-memfd,id=ram0,size=512M "
+                         "-machine memory-backend=ram0")) {
+        return;
+    }
+    files = qemu_maps_files(s.t);
+    ev = vfio_emu_qtest_take_events(s.t);
+    /*
+     * The memfd's ranges (below the VGA window, and from 1 MiB) by their
+     * fd; the ROMs (isa-bios, pc.rom, pc.bios) are anonymous RAM.
+     */
+    for (i = 0; i < ev->len; i++) {
+        VfioEmuEvent *e = &g_array_index(ev, VfioEmuEvent, i);
+        bool in_memfd = e->iova < 0xa0000 ||
+                        (e->iova >= 1 * MiB && e->iova < 512 * MiB);
+
+        if (!strcmp(e->op, "IOAS_MAP_FILE")) {
+            g_assert_cmpint(e->ret, ==, 0);
+            g_assert_true(in_memfd);
+            nfile++;
+        } else if (!strcmp(e->op, "IOAS_MAP") &&
+                   !strcmp(e->backing, "ram") && e->ret == 0) {
+            g_assert_true(!files || !in_memfd);
+            nram++;
+        }
+    }
+    g_assert_cmpint(count_ops(ev, "IOAS_CHANGE_PROCESS"), <=, 1);
+    if (files) {
+        g_assert_cmpint(nfile, >=, 2);
+    } else {
+        g_assert_cmpint(nfile, ==, 0);
+    }
+    assert_ram_calls_ok(ev);
+
+    ram = vfio_emu_qtest_mappings_of(s.t, NULL, -1);
+    g_assert_nonnull(vfio_emu_find_mapping(ram, 0, 0x9ffff));
+    g_assert_nonnull(vfio_emu_find_mapping(ram, 1 * MiB, 512 * MiB - 1));
+    for (i = 0; i < ram->len; i++) {
+        const VfioEmuMapping *r = &g_array_index(ram, VfioEmuMapping, i);
+
+        /* the memfd's pages are the file's: no user address */
+        if (files && r->iova >= 1 * MiB && r->iova < 512 * MiB) {
+            g_assert_cmphex(r->vaddr, ==, 0);
+        }
+    }
+    mappings = vfio_emu_qtest_check_qmp(s.t);
+    g_assert_cmpint(qlist_size(mappings), ==, ram->len);
+    vfio_emu_qtest_check_hmp(s.t, mappings);
+    qobject_unref(mappings);
+    c = query_container(s.t);
+    assert_bar_entries(c, &s.t->devs[0], 0, 0);
+    qobject_unref(c);
+
+    /* unmapped by the record: every range, each with one IOAS_UNMAP */
+    vfio_emu_qtest_unplug(s.t, &s.t->devs[0]);
+    g_array_unref(ev);
+    ev = vfio_emu_qtest_take_events(s.t);
+    assert_ram_calls_ok(ev);
+    g_assert_cmpint(count_ops(ev, "IOAS_UNMAP"), ==, ram->len);
+    g_assert_cmpint(count_ops(ev, "RELEASE"), ==, 0);
+    m = vfio_emu_qtest_mappings(s.t);
+    g_assert_cmpint(m->len, ==, 0);
+    test_end(&s, 0);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -428,6 +531,7 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-iommufd/ram", test_ram);
     qtest_add_func("/vfio-iommufd/bar-efault", test_bar_efault);
     qtest_add_func("/vfio-iommufd/unplug", test_unplug);
+    qtest_add_func("/vfio-iommufd/map-file", test_map_file);
 
     return g_test_run();
 }
