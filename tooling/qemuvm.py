@@ -13,7 +13,9 @@ import sys
 import tempfile
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QEMU_PYTHON = os.path.join(TOP, "build", "src", "python")
+QEMU_PYTHON = os.path.join(os.environ.get("VFIO_BUILD",
+                                          os.path.join(TOP, "build")),
+                           "src", "python")
 if QEMU_PYTHON not in sys.path:
     sys.path.insert(0, QEMU_PYTHON)
 

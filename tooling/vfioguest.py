@@ -24,8 +24,10 @@ import vfiomodel
 from qemuvm import VM, VMLaunchFailure  # noqa: F401
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(TOP, "build")
-OUT = os.path.join(BUILD, "vfio-guest")
+# The guest's files (kernel, initramfs) serve both bases: build/vfio-guest;
+# the emulator is the chosen base's (QEMU_BASE: VFIO_BUILD, tooling/lib.sh)
+OUT = os.path.join(TOP, "build", "vfio-guest")
+BUILD = os.environ.get("VFIO_BUILD", os.path.join(TOP, "build"))
 QEMU = os.path.join(BUILD, "qemu-system-x86_64")
 PRELOAD = os.path.join(BUILD, "qemu", "tests", "qtest", "vfio-emu",
                        "libvfio-emu.so")
