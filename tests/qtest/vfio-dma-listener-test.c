@@ -1920,6 +1920,96 @@ static void test_covered_by_hpet(void)
     vfio_emu_qtest_free(t);
 }
 
+/* Does this QEMU unmap the whole IOVA space in one call (10.1 and later)? */
+static bool qemu_unmaps_all(VfioEmuQTest *t)
+{
+    QDict *resp = qtest_qmp(t->qts, "{'execute': 'query-version'}");
+    QDict *v = qdict_get_qdict(qdict_get_qdict(resp, "return"), "qemu");
+    int64_t major = qdict_get_int(v, "major");
+    int64_t minor = qdict_get_int(v, "minor");
+
+    qobject_unref(resp);
+    return major > 10 || (major == 10 && minor >= 1);
+}
+
+/*
+ * Behind a vIOMMU (virtio-iommu, which translates from the start with
+ * boot-bypass=off), the container's address space is one IOMMU section
+ * over all 64 bits: nothing of guest RAM is mapped by the listener, and
+ * removing the section (hot-unplug) unmaps everything.  QEMU 10.1 and
+ * later ask for that with one VFIO_DMA_UNMAP_FLAG_ALL call (the host has
+ * VFIO_UNMAP_ALL); 10.0 with two calls of 2^63 bytes, as the ioctl takes
+ * no size of 2^64.  The record holds nothing of it.  (intel-iommu's
+ * interrupt window splits its section in two: no unmap-all there.)
+ */
+static void test_viommu_unmap_all(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    g_autoptr(GArray) ev = NULL;
+    g_autoptr(GArray) maps = NULL;
+    QListEntry *qe;
+    QDict *resp;
+    QList *q;
+    int i, all = 0, halves = 0;
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    vfio_emu_qtest_set_early_args(t, "-device virtio-iommu-pci,"
+                                  "boot-bypass=off");
+    vfio_emu_qtest_start(t, NULL);
+    maps = vfio_emu_qtest_mappings(t);
+    g_assert_cmpint(maps->len, ==, 0);
+    ev = vfio_emu_qtest_take_events(t);
+    for (i = 0; i < ev->len; i++) {
+        g_assert_cmpstr(g_array_index(ev, VfioEmuEvent, i).op, !=, "MAP");
+    }
+
+    /* the record has nothing mapped either */
+    resp = qtest_qmp(t->qts, "{'execute': 'x-query-vfio-dma-mappings'}");
+    q = qdict_get_qlist(resp, "return");
+    g_assert_cmpint(qlist_size(q), ==, 1);
+    QLIST_FOREACH_ENTRY(qdict_get_qlist(qobject_to(QDict, qlist_peek(q)),
+                                        "mappings"), qe) {
+        QDict *m = qobject_to(QDict, qlist_entry_obj(qe));
+
+        g_assert_cmpstr(qdict_get_str(m, "state"), !=, "mapped");
+    }
+    qobject_unref(resp);
+
+    vfio_emu_qtest_unplug(t, &t->devs[0]);
+    g_array_unref(ev);
+    ev = vfio_emu_qtest_take_events(t);
+    for (i = 0; i < ev->len; i++) {
+        VfioEmuEvent *e = &g_array_index(ev, VfioEmuEvent, i);
+
+        if (strcmp(e->op, "UNMAP")) {
+            continue;
+        }
+        g_assert_cmpint(e->ret, ==, 0);
+        if (e->flags & VFIO_DMA_UNMAP_FLAG_ALL) {
+            g_assert_cmphex(e->iova, ==, 0);
+            g_assert_cmphex(e->size, ==, 0);
+            all++;
+        } else if (e->size == 1ULL << 63 &&
+                   (e->iova == 0 || e->iova == 1ULL << 63)) {
+            halves++;
+        } else {
+            g_error("unexpected UNMAP 0x%" PRIx64 "+0x%" PRIx64, e->iova,
+                    e->size);
+        }
+    }
+    if (qemu_unmaps_all(t)) {
+        g_assert_cmpint(all, ==, 1);
+        g_assert_cmpint(halves, ==, 0);
+    } else {
+        g_assert_cmpint(all, ==, 0);
+        g_assert_cmpint(halves, ==, 2);
+    }
+    vfio_emu_qtest_free(t);
+}
+
 /*
  * A host whose VFIO_IOMMU_GET_INFO answer is malformed: QEMU says so, once,
  * ignores what it cannot read, and runs (guest RAM and the BAR mapped)
@@ -1992,6 +2082,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-dma-listener/qmp/arguments", test_qmp_arguments);
     qtest_add_func("/vfio-dma-listener/no-page-size", test_no_page_size);
     qtest_add_func("/vfio-dma-listener/covered-by-hpet", test_covered_by_hpet);
+    qtest_add_func("/vfio-dma-listener/viommu-unmap-all",
+                   test_viommu_unmap_all);
     for (i = 0; i < ARRAY_SIZE(malformed); i++) {
         g_autofree char *path = g_strdup_printf(
             "/vfio-dma-listener/malformed-info/%s", malformed[i].how);

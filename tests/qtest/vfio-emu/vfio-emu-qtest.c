@@ -370,6 +370,12 @@ static void add_iommufd_args(VfioEmuQTest *t, GString *args)
                     " -global vfio-pci.iommufd=iommufd0");
 }
 
+void vfio_emu_qtest_set_early_args(VfioEmuQTest *t, const char *args)
+{
+    g_free(t->early_args);
+    t->early_args = g_strdup(args);
+}
+
 /* The command line of QEMU with the devices and @extra_args */
 static GString *qemu_args(VfioEmuQTest *t, const char *extra_args)
 {
@@ -380,6 +386,9 @@ static GString *qemu_args(VfioEmuQTest *t, const char *extra_args)
                                       NULL));
     g_string_append_printf(args, "-machine q35 -m %" PRIu64 "M -nodefaults",
                            t->ram_size / MiB);
+    if (t->early_args) {
+        g_string_append_printf(args, " %s", t->early_args);
+    }
     for (i = 0; i < t->ndevs; i++) {
         VfioEmuQDev *d = &t->devs[i];
 
@@ -556,6 +565,7 @@ void vfio_emu_qtest_free(VfioEmuQTest *t)
         }
     }
     g_free(t->stderr_path);
+    g_free(t->early_args);
     if (t->calls_model) {
         g_array_unref(t->calls_model);
     }

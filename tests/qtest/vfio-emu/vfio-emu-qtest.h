@@ -75,6 +75,7 @@ typedef struct VfioEmuQTest {
     int ndevs;
     VfioEmuQDev devs[VFIO_EMU_QTEST_MAX_DEVS];
     bool iommufd;               /* see vfio_emu_qtest_use_iommufd() */
+    char *early_args;           /* before the devices, e.g. a vIOMMU */
 } VfioEmuQTest;
 
 /*
@@ -187,6 +188,12 @@ void vfio_emu_qtest_forget_stale(VfioEmuQTest *t, uint64_t iova,
  * The IOAS is "container" N in the emulation's state files.
  */
 void vfio_emu_qtest_use_iommufd(VfioEmuQTest *t);
+
+/*
+ * Put @args on QEMU's command line before the devices: what they attach
+ * to (an IOMMU device, which must be created first).
+ */
+void vfio_emu_qtest_set_early_args(VfioEmuQTest *t, const char *args);
 
 /*
  * Start QEMU (q35, -accel qtest, -nodefaults) with the devices and
