@@ -630,11 +630,13 @@ static bool emu_key_op(const char *val, void *obj, const EmuKey *key,
         { "map", EMU_FAULT_MAP },
         { "unmap", EMU_FAULT_UNMAP },
         { "any", EMU_FAULT_MAP | EMU_FAULT_UNMAP },
+        { "change_process", EMU_FAULT_CHANGE_PROCESS },
     };
     EmuFault *f = obj;
 
     if (!emu_parse_name(val, ops, ARRAY_SIZE(ops), &f->ops)) {
-        *why = g_strdup_printf("'%s' is not map, unmap or any", val);
+        *why = g_strdup_printf("'%s' is not map, unmap, any or"
+                               " change_process", val);
         return false;
     }
     return true;

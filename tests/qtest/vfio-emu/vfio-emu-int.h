@@ -63,6 +63,7 @@ typedef struct EmuDeviceCfg {
 enum {
     EMU_FAULT_MAP = 1,
     EMU_FAULT_UNMAP = 2,
+    EMU_FAULT_CHANGE_PROCESS = 4,   /* IOMMU_IOAS_CHANGE_PROCESS */
 };
 
 typedef struct EmuFault {

@@ -892,12 +892,19 @@ static int emu_iommufd_change_process(VfioEmu *emu, EmuIommufd *ictx,
                                       EmuUcmd *u)
 {
     struct iommu_ioas_change_process *cmd = u->cmd;
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
     GHashTableIter iter;
     EmuObj *o;
     int i, ret = 0;
 
     if (cmd->__reserved) {
         return -EOPNOTSUPP;
+    }
+    ret = -emu_check_faults(emu, EMU_FAULT_CHANGE_PROCESS, 0, 0, none);
+    if (ret) {
+        emu_log(emu, "op=IOAS_CHANGE_PROCESS ictx=%d ret=%d injected=1",
+                ictx->id, ret);
+        return ret;
     }
     g_hash_table_iter_init(&iter, ictx->objs);
     while (!ret && g_hash_table_iter_next(&iter, NULL, (gpointer *)&o)) {

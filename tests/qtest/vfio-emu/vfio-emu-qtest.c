@@ -366,8 +366,11 @@ static void add_iommufd_args(VfioEmuQTest *t, GString *args)
         g_assert_cmpint(g_mkdir_with_parents(dir, 0700), ==, 0);
         g_assert_true(g_file_set_contents(dev, devt, -1, NULL));
     }
-    g_string_append(args, " -object iommufd,id=iommufd0"
-                    " -global vfio-pci.iommufd=iommufd0");
+    /* else a device may still be given iommufd=... of its own */
+    if (t->iommufd) {
+        g_string_append(args, " -object iommufd,id=iommufd0"
+                        " -global vfio-pci.iommufd=iommufd0");
+    }
 }
 
 void vfio_emu_qtest_set_early_args(VfioEmuQTest *t, const char *args)
@@ -399,9 +402,7 @@ static GString *qemu_args(VfioEmuQTest *t, const char *extra_args)
                                d->port, d->id, d->props ? "," : "",
                                d->props ?: "");
     }
-    if (t->iommufd) {
-        add_iommufd_args(t, args);
-    }
+    add_iommufd_args(t, args);
     if (extra_args) {
         g_string_append_printf(args, " %s", extra_args);
     }

@@ -123,7 +123,9 @@
  *   [fault NAME]                fail matching MAP/UNMAP calls (type1
  *                               MAP_DMA/UNMAP_DMA and iommufd
  *                               IOMMU_IOAS_MAP/IOMMU_IOAS_UNMAP alike)
- *   op = map                    map, unmap or any (required)
+ *   op = map                    map, unmap, any (both), or change_process
+ *                               (IOMMU_IOAS_CHANGE_PROCESS; iova and
+ *                               backing do not apply) (required)
  *   errno = EFAULT              name or number (required)
  *   iova = 0x100000-0x1fffff    calls whose range overlaps (inclusive end);
  *                               absent: any address
