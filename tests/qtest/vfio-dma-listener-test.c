@@ -1922,6 +1922,68 @@ static void test_covered_by_hpet(void)
     vfio_emu_qtest_free(t);
 }
 
+/* This QEMU's version, major * 100 + minor, from a machine of its own */
+static int qemu_version(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(128 * MiB);
+    QDict *resp, *v;
+    int version;
+
+    g_assert_nonnull(t);
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    vfio_emu_qtest_start(t, NULL);
+    resp = qtest_qmp(t->qts, "{'execute': 'query-version'}");
+    v = qdict_get_qdict(qdict_get_qdict(resp, "return"), "qemu");
+    version = qdict_get_int(v, "major") * 100 + qdict_get_int(v, "minor");
+    qobject_unref(resp);
+    vfio_emu_qtest_free(t);
+    return version;
+}
+
+/*
+ * Guest RAM that a RamDiscardManager populates block by block (virtio-mem)
+ * may need more DMA mappings than the host allows: the listener's
+ * estimate at registration (every block one mapping, plus one per
+ * possible memslot) says so.  QEMU 10.1 and later make it fatal: the
+ * device is refused at realize, as for any guest RAM it cannot map; 10.0
+ * only warns.  The series keeps each base's policy for guest RAM, and
+ * never fails for RAM device sections (see the dma-entry-limit
+ * scenario): here the 1 GiB of virtio-mem in 2 MiB blocks, 512 mappings,
+ * against a limit of 600.
+ */
+static void test_ram_discard_limit(void)
+{
+    int version;
+    VfioEmuQTest *t;
+    g_autofree char *err = NULL;
+    const char *msg = "possibly running out of DMA mappings";
+    int status;
+
+    if (!g_getenv("VFIO_EMU_PRELOAD")) {
+        return;
+    }
+    version = qemu_version();
+    t = vfio_emu_qtest_new(512 * MiB);
+    vfio_emu_qtest_add_config(t, "[container]\ndma_entry_limit = 600\n");
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    vfio_emu_qtest_set_early_args(t, "-m 512M,maxmem=2G "
+                                  "-object memory-backend-ram,id=vmem0,"
+                                  "size=1G "
+                                  "-device virtio-mem-pci,id=vmem,"
+                                  "memdev=vmem0,block-size=2M");
+    status = vfio_emu_qtest_run_to_exit(t, NULL, &err);
+    g_test_message("QEMU %d.%d said: %s", version / 100, version % 100, err);
+    g_assert_nonnull(strstr(err, msg));
+    if (version >= 1001) {
+        g_assert_cmpint(status, ==, 1);
+        g_assert_nonnull(strstr(err, "vfio 0000:01:00.0: "));
+    } else {
+        g_assert_cmpint(status, ==, 0);
+        g_assert_nonnull(strstr(err, "warning: "));
+    }
+    vfio_emu_qtest_free(t);
+}
+
 /* Does this QEMU unmap the whole IOVA space in one call (10.1 and later)? */
 static bool qemu_unmaps_all(VfioEmuQTest *t)
 {
@@ -2276,6 +2338,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-dma-listener/viommu-unmap-all",
                    test_viommu_unmap_all);
     qtest_add_func("/vfio-dma-listener/cpr-remap", test_cpr_remap);
+    qtest_add_func("/vfio-dma-listener/ram/discard-limit",
+                   test_ram_discard_limit);
     for (i = 0; i < ARRAY_SIZE(malformed); i++) {
         g_autofree char *path = g_strdup_printf(
             "/vfio-dma-listener/malformed-info/%s", malformed[i].how);
