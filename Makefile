@@ -99,7 +99,7 @@ demo: build
 bench: build baseline
 	@tooling/install-deps.sh --bench
 	@/usr/bin/python3 bench/run.py $(if $(TOGGLES),--toggles $(TOGGLES))
-	@/usr/bin/python3 bench/noise.py | tee build/bench/noise.md
+	@/usr/bin/python3 bench/noise.py | tee $(VFIO_BUILD)/bench/noise.md
 
 clean:
 	rm -rf build
