@@ -42,7 +42,7 @@ TOP = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(TOP, "tooling"))
 sys.path.insert(0, HERE)
 
-from vfioemu import BUILD, PRELOAD, Machine  # noqa: E402
+from vfioemu import BASE_VERSION, BUILD, PRELOAD, Machine  # noqa: E402
 from vfiomodel import trimmed  # noqa: E402
 from qemuvm import VMLaunchFailure  # noqa: E402
 import layouts as L  # noqa: E402
@@ -52,7 +52,7 @@ OUT = os.path.join(BUILD, "bench")
 SNAPSHOT = os.path.join(OUT, "bin")
 BUILDS = [
     ("base", os.path.join(BUILD, "baseline", "qemu-system-x86_64"),
-     "unpatched 10.0.13"),
+     "unpatched " + BASE_VERSION),
     ("ours", os.path.join(BUILD, "qemu-system-x86_64"), "this series"),
 ]
 # What the runs use: copies taken when the bench starts (snapshot()), so
@@ -793,7 +793,7 @@ def write_report(res):
     w.append("| emulation | `%s`, sha256 %s… |" % (
         os.path.relpath(PRELOAD, TOP), mi["emulation_sha256"]))
     w.append("")
-    w.append("*base* is Debian 13's QEMU 10.0.13 as built by `make "
+    w.append("*base* is Debian's QEMU " + BASE_VERSION + " as built by `make "
              "baseline`; *ours* is the same source with this series "
              "(`make build`), same configure flags and compiler options; "
              "the runs used copies of both binaries and of the emulation "

@@ -27,7 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 import vfiomodel  # noqa: E402
-from vfioemu import BUILD, Machine  # noqa: E402
+from vfioemu import BASE_VERSION, BUILD, Machine  # noqa: E402
 from vfiomodel import trimmed  # noqa: E402
 
 OURS = os.path.join(BUILD, "qemu-system-x86_64")
@@ -223,9 +223,9 @@ def gpu_part():
         ours["mapped1"] == 0
     if os.path.exists(BASE):
         base = gpu_guest(BASE, 46, os.path.join(out, "baseline-46"))
-        print("   Unpatched 10.0.13: %d lines on stderr, %d failing "
+        print("   Unpatched %s: %d lines on stderr, %d failing "
               "VFIO_IOMMU_MAP_DMA ioctls, e.g.:" %
-              (len(base["stderr"]), base["failed"]))
+              (BASE_VERSION, len(base["stderr"]), base["failed"]))
         for line in base["stderr"][:1]:
             print(wrap(line, "     "))
     fixed = gpu_libvirt(os.path.join(out, "libvirt-39"))
@@ -298,8 +298,8 @@ def main():
               "side-by-side comparison.)")
         return 0 if gpu_part() and ok else 1
     base = run(BASE, False)
-    print("\nSide by side, same device and host           unpatched 10.0.13   "
-          "this series")
+    print("\nSide by side, same device and host           unpatched %-7s   "
+          "this series" % BASE_VERSION)
 
     def row(label, b, o):
         print("  %-44s %-19s %s" % (label, b, o))

@@ -21,6 +21,9 @@ from qemuvm import VM
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("VFIO_BUILD", os.path.join(TOP, "build"))  # per base
+# The base's upstream version, for labels ("unpatched 10.2.2")
+BASE_VERSION = {"10.0": "10.0.13", "10.2": "10.2.2"}[
+    os.environ.get("QEMU_BASE", "10.0")]
 PRELOAD = os.path.join(BUILD, "qemu", "tests", "qtest", "vfio-emu",
                        "libvfio-emu.so")
 
