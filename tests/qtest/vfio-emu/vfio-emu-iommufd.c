@@ -502,8 +502,10 @@ static int emu_iommufd_get_hw_info(VfioEmu *emu, EmuIommufd *ictx,
 {
     struct iommu_hw_info *cmd = u->cmd;
     void *data = (void *)(uintptr_t)cmd->data_uptr;
+    /* __u32 in older headers; __u8[3] once in_data_type took a byte */
+    static const uint8_t zero[sizeof(cmd->__reserved)];
 
-    if (cmd->flags || cmd->__reserved) {
+    if (cmd->flags || memcmp(&cmd->__reserved, zero, sizeof(zero))) {
         return -EOPNOTSUPP;
     }
     if (!emu_obj_get(ictx, cmd->dev_id, EMU_OBJ_DEVICE)) {
