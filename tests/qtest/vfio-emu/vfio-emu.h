@@ -203,9 +203,16 @@
  * ENOENT when nothing is unmapped or a mapping is only partly covered),
  * IOMMU_HWPT_ALLOC (paging domains on an IOAS; the IOAS's alignment becomes
  * the smallest IOMMU page size, EINVAL above the host page size) and
- * IOMMU_GET_HW_INFO (IOMMU_HW_INFO_TYPE_NONE, no capabilities).  Other
- * iommufd ioctls (ALLOW_IOVAS, COPY, OPTION, VFIO_IOAS, dirty tracking,
- * nesting, faults, MAP_FILE, vIOMMU) fail with ENOTTY.  A device cdev
+ * IOMMU_GET_HW_INFO (IOMMU_HW_INFO_TYPE_NONE, no capabilities),
+ * IOMMU_IOAS_MAP_FILE (iommufd_ioas_map_file(), iopt_map_file_pages(): the
+ * pages of a memfd or hugetlbfs file, EINVAL for any other file or a range
+ * past its end, EBADF for no file; the IOMMU checks of IOAS_MAP; pinned
+ * when there is a domain; the emulation holds the file while mapped) and
+ * IOMMU_IOAS_CHANGE_PROCESS (iommufd_ioas_change_process(): EINVAL while
+ * any mapping of the context is not of a file, else success; nothing is
+ * charged).  Both are ENOTTY with [container] kernel = 6.12, which lacks
+ * them.  Other iommufd ioctls (ALLOW_IOVAS, COPY, OPTION, VFIO_IOAS, dirty
+ * tracking, nesting, faults, vIOMMU) fail with ENOTTY.  A device cdev
  * accepts VFIO_DEVICE_BIND_IOMMUFD (EBUSY while its group is open through
  * /dev/vfio/<group>, EINVAL when already bound or open), then
  * VFIO_DEVICE_ATTACH_IOMMUFD_PT to a HWPT or to an IOAS (an automatic
@@ -238,7 +245,7 @@
  * dirty, as with no vendor driver pinning).  MSI-X eventfds set with
  * VFIO_DEVICE_SET_IRQS are signalled by DATA_NONE/DATA_BOOL triggers.
  *
- * Not emulated: MSI (only MSI-X), IOMMU_IOAS_MAP_FILE, D3 and runtime power
+ * Not emulated: MSI (only MSI-X), dma-buf MAP_FILE, D3 and runtime power
  * management, hot reset, VGA regions, PCI Express capabilities, the
  * device's own interrupts firing, PASIDs, memory accounting
  * (RLIMIT_MEMLOCK).
