@@ -1573,6 +1573,122 @@ static void test_iommufd_objects(void)
     teardown(&f);
 }
 
+static int ioas_map_file(Fixture *f, uint32_t ioas, uint32_t flags,
+                         uint64_t iova, uint64_t length, int fd,
+                         uint64_t start)
+{
+    struct iommu_ioas_map_file map = {
+        .size = sizeof(map),
+        .flags = flags,
+        .ioas_id = ioas,
+        .fd = fd,
+        .start = start,
+        .length = length,
+        .iova = iova,
+    };
+
+    return iofd(f, IOMMU_IOAS_MAP_FILE, &map);
+}
+
+static int change_process(Fixture *f)
+{
+    struct iommu_ioas_change_process cp = { .size = sizeof(cp) };
+
+    return iofd(f, IOMMU_IOAS_CHANGE_PROCESS, &cp);
+}
+
+/*
+ * IOMMU_IOAS_MAP_FILE (iommufd_ioas_map_file(), iopt_map_file_pages(),
+ * memfd_pin_folios()) and IOMMU_IOAS_CHANGE_PROCESS
+ * (iommufd_ioas_change_process()); neither exists with kernel = 6.12.
+ */
+static void test_iommufd_map_file(void)
+{
+    Fixture f = { 0 };
+    g_autofree char *cfg = g_strconcat(base_config, "[container]\n"
+                                       "kernel = 6.12\n", NULL);
+    g_autofree char *plain = g_build_filename(g_get_tmp_dir(),
+                                              "vfio-emu-map-file-XXXXXX",
+                                              NULL);
+    g_autofree char *tmp = NULL;
+    g_autofree char *path = NULL;
+    g_autoptr(GArray) m = NULL;
+    uint64_t mem = alloc_mem(4, 4096), unmapped;
+    uint32_t devid, ioas, hwpt;
+    int memfd, pfd;
+
+    memfd = memfd_create("vfio-emu-test", MFD_CLOEXEC);
+    g_assert_cmpint(memfd, >=, 0);
+    g_assert_cmpint(ftruncate(memfd, 0x10000), ==, 0);
+    pfd = g_mkstemp(plain);
+    g_assert_cmpint(pfd, >=, 0);
+    g_assert_cmpint(ftruncate(pfd, 0x10000), ==, 0);
+
+    setup_iommufd(&f, base_config, true, &devid, &ioas, &hwpt);
+    /* nothing mapped: the process may change */
+    g_assert_cmpint(change_process(&f), ==, 0);
+
+    /* iommufd_ioas_map_file()'s checks, then iopt_map_file_pages()'s */
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW | 0x8, 0x100000, 0x1000,
+                                  memfd, 0), ==, -EOPNOTSUPP);
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW, UINT64_MAX, 0x1000,
+                                  memfd, 0), ==, -EOVERFLOW);
+    g_assert_cmpint(ioas_map_file(&f, ioas, IOMMU_IOAS_MAP_FIXED_IOVA,
+                                  0x100000, 0x1000, memfd, 0), ==, -EINVAL);
+    g_assert_cmpint(ioas_map_file(&f, 99, MAP_RW, 0x100000, 0x1000,
+                                  memfd, 0), ==, -ENOENT);
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW, 0x100000, 0,
+                                  memfd, 0), ==, -EINVAL);
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW, 0x100000, 0x1000,
+                                  memfd, UINT64_MAX - 0x10), ==, -EOVERFLOW);
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW, 0x100000, 0x1000,
+                                  999, 0), ==, -EBADF);
+    /* pinning: memfd (shmem) or hugetlbfs only, nothing past the end */
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW, 0x100000, 0x1000,
+                                  pfd, 0), ==, -EINVAL);
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW, 0x100000, 0x2000,
+                                  memfd, 0xf000), ==, -EINVAL);
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW, 0x100000, 0x2000,
+                                  memfd, 0x1000), ==, 0);
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW, 0x101000, 0x1000,
+                                  memfd, 0), ==, -EEXIST);
+    m = vfio_emu_read_mappings(f.dir);
+    g_assert_cmpint(m->len, ==, 1);
+    g_assert_cmphex(g_array_index(m, VfioEmuMapping, 0).iova, ==, 0x100000);
+    g_assert_cmphex(g_array_index(m, VfioEmuMapping, 0).vaddr, ==, 0);
+
+    /* only files mapped: it may change; user memory too: EINVAL */
+    g_assert_cmpint(change_process(&f), ==, 0);
+    g_assert_cmpint(ioas_map(&f, ioas, MAP_RW, 0x200000, 0x1000, mem), ==, 0);
+    g_assert_cmpint(change_process(&f), ==, -EINVAL);
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0x200000, 0x1000, &unmapped), ==, 0);
+    g_assert_cmpint(change_process(&f), ==, 0);
+    /* the fault rule */
+    tmp = g_build_filename(f.dir, "faults.new", NULL);
+    path = g_build_filename(f.dir, "faults", NULL);
+    g_assert_true(g_file_set_contents(tmp, "[fault cp]\n"
+                                      "op = change_process\n"
+                                      "errno = EIO\ncount = 1\n", -1, NULL));
+    g_assert_cmpint(rename(tmp, path), ==, 0);
+    g_assert_cmpint(change_process(&f), ==, -EIO);
+    g_assert_cmpint(change_process(&f), ==, 0);
+    /* the emulation holds the file: closing it leaves the mapping */
+    close(memfd);
+    g_assert_cmpint(ioas_unmap(&f, ioas, 0x100000, 0x2000, &unmapped), ==, 0);
+    g_assert_cmphex(unmapped, ==, 0x2000);
+    teardown(&f);
+
+    /* 6.12: neither ioctl */
+    memset(&f, 0, sizeof(f));
+    setup_iommufd(&f, cfg, true, &devid, &ioas, &hwpt);
+    g_assert_cmpint(change_process(&f), ==, -ENOTTY);
+    g_assert_cmpint(ioas_map_file(&f, ioas, MAP_RW, 0x100000, 0x1000,
+                                  pfd, 0), ==, -ENOTTY);
+    teardown(&f);
+    close(pfd);
+    unlink(plain);
+}
+
 static void test_iommufd_map(void)
 {
     Fixture f = { 0 };
@@ -2314,6 +2430,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vfio-emu/iommufd/ioctl-size", test_iommufd_ioctl_size);
     g_test_add_func("/vfio-emu/iommufd/objects", test_iommufd_objects);
     g_test_add_func("/vfio-emu/iommufd/map", test_iommufd_map);
+    g_test_add_func("/vfio-emu/iommufd/map-file", test_iommufd_map_file);
     g_test_add_func("/vfio-emu/iommufd/unmap", test_iommufd_unmap);
     g_test_add_func("/vfio-emu/iommufd/teardown", test_iommufd_teardown);
     g_test_add_func("/vfio-emu/kernel/map-decode-off", test_map_decode_off);
