@@ -7,7 +7,8 @@
  * Each scenario starts q35 with emulated vfio-pci devices of a given BAR
  * and MSI-X layout on a host IOMMU with a given minimum page and usable
  * IOVA ranges, then runs a list of steps: programming BARs, memory
- * decoding on and off, BAR moves, hot-unplug and replug, MAP and UNMAP
+ * decoding on and off, the power state (D0 and D3hot, and a device the
+ * kernel keeps in D3hot), BAR moves, hot-unplug and replug, MAP and UNMAP
  * faults.  The test keeps its own model of what the listener must have
  * done, computed from the layout alone: every BAR mmap, less the MSI-X
  * table that QEMU emulates over it, trimmed inward to the mapping granule
@@ -89,7 +90,13 @@ typedef struct Layout {
     bool sparse;                    /* no MSIX_MAPPABLE: sparse mmaps */
     const char *props;              /* extra vfio-pci properties */
     int relocated_to;               /* x-msix-relocation=barN in @props */
+    int pm;                         /* a PM capability: PM_D3HOT, PM_STUCK */
 } Layout;
+
+enum {
+    PM_D3HOT = 1,                   /* D0 and D3hot */
+    PM_STUCK,                       /* ... and the device never leaves D3hot */
+};
 
 /* ConnectX: a 32 MiB BAR 0 with the MSI-X table at 0x2000 */
 static const Layout connectx = {
@@ -137,6 +144,19 @@ static const Layout big_bar = {
     .relocated_to = -1,
 };
 
+/* ConnectX with power management, and one that cannot leave D3hot */
+static const Layout connectx_pm = {
+    .bar_size = { 32 * MiB }, .mem64 = 1 << 0,
+    .msix_entries = 16, .table_bar = 0, .table_off = 0x2000,
+    .relocated_to = -1, .pm = PM_D3HOT,
+};
+
+static const Layout connectx_stuck = {
+    .bar_size = { 32 * MiB }, .mem64 = 1 << 0,
+    .msix_entries = 16, .table_bar = 0, .table_off = 0x2000,
+    .relocated_to = -1, .pm = PM_STUCK,
+};
+
 typedef enum StepOp {
     STEP_END,
     STEP_PROGRAM,       /* program every BAR, packed in the windows */
@@ -147,6 +167,7 @@ typedef enum StepOp {
     STEP_MAP_FAULT,     /* bar, arg: errno of every MAP of it, 0: none */
     STEP_UNMAP_FAULT,   /* bar, arg: errno of every UNMAP of it, 0: none */
     STEP_LIFE,          /* bar, arg: life_steps[] with its move */
+    STEP_POWER,         /* arg: the power state written, 0 (D0) or 3 */
 } StepOp;
 
 typedef struct Step {
@@ -174,6 +195,7 @@ typedef struct Scenario {
 #define REPLUG(d)           { STEP_REPLUG, d }
 #define MAP_FAULT(d, b, e)  { STEP_MAP_FAULT, d, b, e }
 #define UNMAP_FAULT(d, b, e) { STEP_UNMAP_FAULT, d, b, e }
+#define POWER(d, state)     { STEP_POWER, d, 0, state }
 
 #define LIFE(d, b, by)      { STEP_LIFE, d, b, by }
 
@@ -314,6 +336,25 @@ static const Scenario scenarios[] = {
             PROGRAM(0), MAP_FAULT(0, 0, ENOMEM), DECODE(0, 1),
         },
     }, {
+        /* D3hot stops the decoding of the BARs, as decoding off does */
+        .name = "64k/pm-d3hot", .min_page = 64 * KiB,
+        .ndevs = 1, .dev = { &connectx_pm },
+        .steps = {
+            PROGRAM(0), DECODE(0, 1), POWER(0, 3), POWER(0, 0),
+            DECODE(0, 0), POWER(0, 3), DECODE(0, 1), POWER(0, 0),
+            POWER(0, 3), MOVE(0, 0, 32 * MiB), POWER(0, 0), UNPLUG(0),
+            REPLUG(0), PROGRAM(0), DECODE(0, 1), POWER(0, 3),
+        },
+    }, {
+        /* The kernel keeps the device in D3hot and refuses QEMU's maps */
+        .name = "4k/pm-stuck", .min_page = 4 * KiB,
+        .ndevs = 1, .dev = { &connectx_stuck },
+        .steps = {
+            PROGRAM(0), DECODE(0, 1), POWER(0, 3), POWER(0, 0),
+            DECODE(0, 0), DECODE(0, 1), MOVE(0, 0, 32 * MiB), POWER(0, 3),
+            POWER(0, 0), UNPLUG(0), REPLUG(0), PROGRAM(0), DECODE(0, 1),
+        },
+    }, {
         /* A failed unmap leaks; decoding on again takes the mapping over */
         .name = "4k/unmap-fault", .min_page = 4 * KiB,
         .ndevs = 2, .dev = { &connectx, &big_bar },
@@ -411,6 +452,7 @@ typedef struct Ctx {
     bool warned[MAX_DEVS][NBARS][CAUSE__MAX];
     int map_fault[MAX_DEVS][NBARS];
     int unmap_fault[MAX_DEVS][NBARS];
+    bool stuck_d3[MAX_DEVS];        /* the kernel has the device in D3hot */
     GArray *stale;                  /* Piece: leaked by failed unmaps */
     int entries;                    /* mappings in the IOMMU */
     int plugged;                    /* devices in the container */
@@ -755,6 +797,10 @@ static void bars_added(Ctx *c, int dev, int only_bar)
             } else if (c->map_fault[dev][s->bar]) {
                 p->state = P_FAILED;
                 p->err = c->map_fault[dev][s->bar];
+            } else if (c->stuck_d3[dev]) {
+                /* vfio_pci_mmap_huge_fault(): SIGBUS, the pin fails */
+                p->state = P_FAILED;
+                p->err = EFAULT;
             } else if (overlaps_stale(c, p->first, p->last) &&
                        !take_stale(c, dev, s->bar, p)) {
                 /* what the IOMMU kept cannot be unmapped: not mapped */
@@ -1355,10 +1401,32 @@ static void run_step(Ctx *c, const Step *s)
     case STEP_DECODE:
         if (s->arg) {
             vfio_emu_qtest_set_decoding(c->t, d, true);
-            bars_added(c, s->dev, -1);
+            if (!d->power) {
+                c->allowed[0] = c->stuck_d3[s->dev] ? EFAULT : 0;
+                bars_added(c, s->dev, -1);
+            }
         } else {
             vfio_emu_qtest_set_decoding(c->t, d, false);
             bars_removed(c, s->dev);
+        }
+        break;
+    case STEP_POWER:
+        /*
+         * QEMU decodes BARs in D0 only.  The stuck device stays in D3hot
+         * whatever is written: the guest reads that back, but QEMU maps
+         * its BARs, and the kernel refuses the pins (EFAULT).
+         */
+        g_assert_true(s->arg == 0 || s->arg == 3);
+        g_assert_cmpint(c->sc->dev[s->dev]->pm, !=, 0);
+        if (s->arg && d->decoding && !d->power) {
+            bars_removed(c, s->dev);
+        }
+        c->stuck_d3[s->dev] |= s->arg && c->sc->dev[s->dev]->pm == PM_STUCK;
+        g_assert_cmpint(vfio_emu_qtest_set_power(c->t, d, s->arg), ==,
+                        c->stuck_d3[s->dev] ? 3 : s->arg);
+        if (!s->arg && d->decoding) {
+            c->allowed[0] = c->stuck_d3[s->dev] ? EFAULT : 0;
+            bars_added(c, s->dev, -1);
         }
         break;
     case STEP_MOVE:
@@ -1366,7 +1434,8 @@ static void run_step(Ctx *c, const Step *s)
         g_assert_cmphex((d->bar_addr[s->bar] + s->arg) >> 32, ==,
                         d->bar_addr[s->bar] >> 32);
         vfio_emu_qtest_set_bar(c->t, d, s->bar, d->bar_addr[s->bar] + s->arg);
-        if (d->decoding) {
+        if (d->decoding && !d->power) {
+            c->allowed[0] = c->stuck_d3[s->dev] ? EFAULT : 0;
             bar_removed(c, s->dev, s->bar);
             bars_added(c, s->dev, s->bar);
         }
@@ -1374,6 +1443,7 @@ static void run_step(Ctx *c, const Step *s)
     case STEP_UNPLUG:
         vfio_emu_qtest_unplug(c->t, d);
         bars_removed(c, s->dev);
+        c->stuck_d3[s->dev] = false;
         /* a device plugged later is warned about afresh */
         memset(c->warned[s->dev], 0, sizeof(c->warned[s->dev]));
         if (!--c->plugged) {
@@ -1400,7 +1470,8 @@ static void run_step(Ctx *c, const Step *s)
         g_assert_not_reached();
     }
     for (b = 0; b < NBARS; b++) {
-        g_assert_true(d->decoding || !c->pieces[s->dev][b]->len);
+        g_assert_true((d->decoding && !d->power) ||
+                      !c->pieces[s->dev][b]->len);
     }
 }
 
@@ -1456,6 +1527,10 @@ static void test_scenario(const void *opaque)
                                    "msix_mappable = %s\n", l->msix_entries,
                                    l->table_bar, l->table_off,
                                    l->sparse ? "false" : "true");
+        }
+        if (l->pm) {
+            g_string_append_printf(keys, "pm = true\npm_stuck = %s\n",
+                                   l->pm == PM_STUCK ? "true" : "false");
         }
         d = vfio_emu_qtest_add_device(c.t, 10 + dev, keys->str);
         if (l->props) {

@@ -1947,6 +1947,80 @@ static void test_map_decode_off(void)
     teardown(&f);
 }
 
+/* Write PMCSR's power state; return what PMCSR reads back */
+static uint8_t set_power(Fixture *f, uint8_t state)
+{
+    uint16_t v = cpu_to_le16(PCI_PM_CTRL_NO_SOFT_RESET | state);
+
+    g_assert_cmpint(vfio_emu_pwrite(f->emu, f->device, &v, 2,
+                                    CFG_OFF + 0x50 + PCI_PM_CTRL), ==, 2);
+    return cfg_read32(f, 0x50 + PCI_PM_CTRL) & PCI_PM_CTRL_STATE_MASK;
+}
+
+/*
+ * __vfio_pci_memory_enabled(): in D3hot a BAR does not decode, and the pin
+ * of its mmap fails as with decoding off; D1 and D2 are refused (the PM
+ * capability offers neither); VFIO_DEVICE_RESET returns to D0, except for
+ * a device that cannot leave D3hot.
+ */
+static void test_map_d3hot(void)
+{
+    static const char *pm_keys[] = { "pm = true\n",
+                                     "pm = true\npm_stuck = true\n" };
+    int stuck;
+
+    for (stuck = 0; stuck < 2; stuck++) {
+        g_autofree char *cfg = g_strconcat(base_config, pm_keys[stuck], NULL);
+        Fixture f = { 0 };
+        uint64_t unmapped;
+        uint32_t cap;
+        void *bar;
+
+        setup(&f, cfg);
+        /* The chain: MSI-X at 0x40, then PM at 0x50 */
+        g_assert_cmphex(cfg_read32(&f, PCI_CAPABILITY_LIST) & 0xff, ==, 0x40);
+        g_assert_cmphex(cfg_read32(&f, 0x40) & 0xffff, ==,
+                        0x5000 | PCI_CAP_ID_MSIX);
+        cap = cfg_read32(&f, 0x50);
+        g_assert_cmphex(cap & 0xffff, ==, PCI_CAP_ID_PM);
+        g_assert_cmphex(cfg_read32(&f, 0x50 + PCI_PM_CTRL) & 0xffff, ==,
+                        PCI_PM_CTRL_NO_SOFT_RESET);
+        bar = vfio_emu_mmap(f.emu, NULL, 0x4000, PROT_READ | PROT_WRITE,
+                            MAP_SHARED, f.device, 0);
+        g_assert(bar != MAP_FAILED);
+        g_assert_cmpint(map_rw(&f, 0x100000, 0x1000, (uintptr_t)bar), ==, 0);
+
+        g_assert_cmpint(set_power(&f, 1), ==, 0);   /* D1: refused */
+        g_assert_cmpint(set_power(&f, 3), ==, 3);
+        g_assert_cmpint(map_rw(&f, 0x200000, 0x1000, (uintptr_t)bar), ==,
+                        -EFAULT);
+        /* Decoding is still on in the command register */
+        g_assert_cmphex(cfg_read32(&f, PCI_COMMAND) & PCI_COMMAND_MEMORY,
+                        ==, PCI_COMMAND_MEMORY);
+        /* What was mapped stays mapped (type1 does not revoke it) */
+        g_assert_cmpint(do_unmap(&f, 0x100000, 0x1000, 0, &unmapped), ==, 0);
+        g_assert_cmphex(unmapped, ==, 0x1000);
+        /* RAM is not affected */
+        g_assert_cmpint(map_rw(&f, 0x300000, 0x1000, alloc_mem(1, 4096)),
+                        ==, 0);
+        g_assert_cmpint(set_power(&f, 2), ==, 3);   /* D2: refused */
+
+        g_assert_cmpint(set_power(&f, 0), ==, stuck ? 3 : 0);
+        g_assert_cmpint(map_rw(&f, 0x200000, 0x1000, (uintptr_t)bar), ==,
+                        stuck ? -EFAULT : 0);
+        if (!stuck) {
+            g_assert_cmpint(set_power(&f, 3), ==, 3);
+        }
+        g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_RESET,
+                                       NULL), ==, 0);
+        g_assert_cmphex(cfg_read32(&f, 0x50 + PCI_PM_CTRL) &
+                        PCI_PM_CTRL_STATE_MASK, ==, stuck ? 3 : 0);
+        g_assert_cmpint(map_rw(&f, 0x400000, 0x1000, (uintptr_t)bar + 0x1000),
+                        ==, stuck ? -EFAULT : 0);
+        teardown(&f);
+    }
+}
+
 /* vfio_pin_pages_remote(): FOLL_WRITE for a writable mapping */
 static void test_map_readonly_vaddr(void)
 {
@@ -2434,6 +2508,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vfio-emu/iommufd/unmap", test_iommufd_unmap);
     g_test_add_func("/vfio-emu/iommufd/teardown", test_iommufd_teardown);
     g_test_add_func("/vfio-emu/kernel/map-decode-off", test_map_decode_off);
+    g_test_add_func("/vfio-emu/kernel/map-d3hot", test_map_d3hot);
     g_test_add_func("/vfio-emu/kernel/map-readonly-vaddr",
                     test_map_readonly_vaddr);
     g_test_add_func("/vfio-emu/kernel/map-wrap-versions",

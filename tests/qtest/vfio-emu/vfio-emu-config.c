@@ -549,6 +549,8 @@ static const EmuKey emu_device_keys[] = {
     EMU_DEVICE_KEY("msix_mappable", emu_key_bool, msix_mappable, 0),
     EMU_DEVICE_KEY("intx", emu_key_bool, intx, 0),
     EMU_DEVICE_KEY("reset", emu_key_bool, reset, 0),
+    EMU_DEVICE_KEY("pm", emu_key_bool, pm, 0),
+    EMU_DEVICE_KEY("pm_stuck", emu_key_bool, pm_stuck, 0),
 };
 QEMU_BUILD_BUG_ON(EMU_NUM_BARS != 6);
 

@@ -17,6 +17,7 @@
 #define EMU_NUM_REGIONS     VFIO_PCI_NUM_REGIONS
 #define EMU_CONFIG_SIZE     PCI_CFG_SPACE_SIZE
 #define EMU_MSIX_CAP        0x40
+#define EMU_PM_CAP          0x50
 #define EMU_REGION_MASK     (VFIO_EMU_REGION_OFFSET(1) - 1)
 #define EMU_MAX_BAR_SIZE    VFIO_EMU_REGION_OFFSET(1)
 
@@ -58,6 +59,8 @@ typedef struct EmuDeviceCfg {
     bool msix_mappable;
     bool intx;
     bool reset;
+    bool pm;                    /* a power management capability */
+    bool pm_stuck;              /* ... whose device never leaves D3hot */
 } EmuDeviceCfg;
 
 enum {
@@ -263,6 +266,8 @@ ssize_t emu_raw_pread(int fd, void *buf, size_t count, off_t off);
 ssize_t emu_raw_pwrite(int fd, const void *buf, size_t count,
                        off_t off);
 bool emu_device_reset_config(EmuDevice *dev);
+void emu_pm_request(EmuDevice *dev, uint8_t *config, uint8_t state);
+bool emu_device_memory_enabled(EmuDevice *dev);
 void emu_region(EmuDevice *dev, uint32_t index, uint64_t *size,
                 uint32_t *flags);
 void *emu_caps_add(EmuCaps *caps, size_t size, uint16_t id,

@@ -98,13 +98,24 @@ void emu_device_build_config(EmuDevice *dev)
     stw_le_p(c + PCI_SUBSYSTEM_ID, cfg->subsys_id);
     c[PCI_INTERRUPT_PIN] = cfg->intx ? 1 : 0;
 
+    if (cfg->pm) {
+        uint8_t *cap = c + EMU_PM_CAP;
+
+        /* D0 and D3hot only; the state is kept across D3hot -> D0 */
+        stw_le_p(c + PCI_STATUS, PCI_STATUS_CAP_LIST);
+        c[PCI_CAPABILITY_LIST] = EMU_PM_CAP;
+        cap[PCI_CAP_LIST_ID] = PCI_CAP_ID_PM;
+        cap[PCI_CAP_LIST_NEXT] = 0;
+        stw_le_p(cap + PCI_PM_PMC, 3);      /* version 1.2 */
+        stw_le_p(cap + PCI_PM_CTRL, PCI_PM_CTRL_NO_SOFT_RESET);
+    }
     if (cfg->msix_entries) {
         uint8_t *cap = c + EMU_MSIX_CAP;
 
         stw_le_p(c + PCI_STATUS, PCI_STATUS_CAP_LIST);
-        c[PCI_CAPABILITY_LIST] = EMU_MSIX_CAP;
         cap[PCI_CAP_LIST_ID] = PCI_CAP_ID_MSIX;
-        cap[PCI_CAP_LIST_NEXT] = 0;
+        cap[PCI_CAP_LIST_NEXT] = c[PCI_CAPABILITY_LIST];
+        c[PCI_CAPABILITY_LIST] = EMU_MSIX_CAP;
         stw_le_p(cap + PCI_MSIX_FLAGS, cfg->msix_entries - 1);
         stl_le_p(cap + PCI_MSIX_TABLE,
                  cfg->msix_table_offset | cfg->msix_table_bar);
@@ -139,6 +150,67 @@ bool emu_device_reset_config(EmuDevice *dev)
     return emu_raw_pwrite(dev->memfd, dev->init_config, EMU_CONFIG_SIZE,
                           VFIO_EMU_REGION_OFFSET(EMU_CONFIG_INDEX)) ==
            EMU_CONFIG_SIZE;
+}
+
+/*
+ * A write of the power state to PMCSR: the state bits are not written but
+ * requested, as vfio_pm_config_write() -> vfio_lock_and_set_power_state()
+ * does; pci_set_power_state() refuses D1 and D2, which PMC does not offer.
+ */
+void emu_pm_request(EmuDevice *dev, uint8_t *config, uint8_t state)
+{
+    uint8_t *ctrl = config + EMU_PM_CAP + PCI_PM_CTRL;
+
+    if (!dev->cfg->pm || state == 1 || state == 2 ||
+        (dev->cfg->pm_stuck && (*ctrl & PCI_PM_CTRL_STATE_MASK) == 3)) {
+        return;
+    }
+    *ctrl = (*ctrl & ~PCI_PM_CTRL_STATE_MASK) | state;
+}
+
+/*
+ * __vfio_pci_memory_enabled(): memory decoding on and the device in a
+ * power state above D3hot.  While it is false, a fault on a BAR mmap is
+ * SIGBUS (vfio_pci_vmf_insert_pfn()), so pinning one fails.
+ */
+bool emu_device_memory_enabled(EmuDevice *dev)
+{
+    uint8_t config[EMU_PM_CAP + PCI_PM_SIZEOF];
+
+    if (emu_raw_pread(dev->memfd, config, sizeof(config),
+                      VFIO_EMU_REGION_OFFSET(EMU_CONFIG_INDEX)) !=
+        sizeof(config)) {
+        return false;
+    }
+    if (dev->cfg->pm &&
+        (config[EMU_PM_CAP + PCI_PM_CTRL] & PCI_PM_CTRL_STATE_MASK) == 3) {
+        return false;
+    }
+    return lduw_le_p(config + PCI_COMMAND) & PCI_COMMAND_MEMORY;
+}
+
+/*
+ * VFIO_DEVICE_RESET: vfio_pci_ioctl_reset() puts the device in D0 before
+ * the function reset, whose save and restore keep the config space.
+ */
+static int emu_device_reset(EmuDevice *dev)
+{
+    uint8_t config[EMU_CONFIG_SIZE];
+    uint64_t off = VFIO_EMU_REGION_OFFSET(EMU_CONFIG_INDEX);
+
+    if (!dev->cfg->reset) {
+        return -EINVAL;
+    }
+    if (emu_raw_pread(dev->memfd, config, sizeof(config), off) !=
+        sizeof(config)) {
+        return -EIO;
+    }
+    emu_pm_request(dev, config, 0);
+    if (emu_raw_pwrite(dev->memfd, config, sizeof(config), off) !=
+        sizeof(config)) {
+        return -EIO;
+    }
+    return 0;
 }
 
 /* Region @index: size and VFIO_REGION_INFO_FLAG_* */
@@ -466,8 +538,7 @@ int emu_device_ioctl(VfioEmu *emu, EmuDevice *dev,
     case VFIO_DEVICE_SET_IRQS:
         return emu_device_set_irqs(dev, arg);
     case VFIO_DEVICE_RESET:
-        /* The virtual config space survives a function reset */
-        return dev->cfg->reset ? 0 : -EINVAL;
+        return emu_device_reset(dev);
     case VFIO_DEVICE_BIND_IOMMUFD:
         /* only on cdev fds */
         return -EINVAL;

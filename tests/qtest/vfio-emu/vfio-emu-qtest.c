@@ -340,6 +340,7 @@ static void find_device(VfioEmuQTest *t, VfioEmuQDev *d)
     d->pdev = qpci_device_find(t->bus, (d->busnr << 8) | QPCI_DEVFN(0, 0));
     g_assert_nonnull(d->pdev);
     d->decoding = false;
+    d->power = 0;
     size_bars(t, d);
 }
 
@@ -623,6 +624,23 @@ void vfio_emu_qtest_set_decoding(VfioEmuQTest *t, VfioEmuQDev *d, bool on)
     d->decoding = on;
 }
 
+uint8_t vfio_emu_qtest_set_power(VfioEmuQTest *t, VfioEmuQDev *d,
+                                 uint8_t state)
+{
+    uint8_t pm;
+    uint16_t csr;
+
+    g_assert_nonnull(d->pdev);
+    pm = qpci_find_capability(d->pdev, PCI_CAP_ID_PM, 0);
+    g_assert_cmpint(pm, !=, 0);
+    csr = qpci_config_readw(d->pdev, pm + PCI_PM_CTRL);
+    csr = (csr & ~PCI_PM_CTRL_STATE_MASK) | state;
+    qpci_config_writew(d->pdev, pm + PCI_PM_CTRL, csr);
+    d->power = state;
+    return qpci_config_readw(d->pdev, pm + PCI_PM_CTRL) &
+           PCI_PM_CTRL_STATE_MASK;
+}
+
 static void wait_device_deleted(QTestState *qts, const char *id)
 {
     for (;;) {
@@ -662,6 +680,7 @@ void vfio_emu_qtest_unplug(VfioEmuQTest *t, VfioEmuQDev *d)
     g_free(d->pdev);
     d->pdev = NULL;
     d->decoding = false;
+    d->power = 0;
     for (i = 0; i < VFIO_EMU_QTEST_NUM_BARS; i++) {
         d->bar_addr[i] = VFIO_EMU_QTEST_UNMAPPED;
     }
@@ -829,7 +848,7 @@ void vfio_emu_qtest_check_invariants(VfioEmuQTest *t)
         }
         d = find_qdev(t, name);
         g_assert_nonnull(d);
-        if (!d->pdev || !d->decoding ||
+        if (!d->pdev || !d->decoding || d->power ||
             d->bar_addr[bar] == VFIO_EMU_QTEST_UNMAPPED) {
             g_error("mapping iova=0x%" PRIx64 " of %s outlived its section",
                     m->iova, m->backing);

@@ -41,6 +41,7 @@ typedef struct VfioEmuQDev {
     int busnr;                  /* secondary bus of the root port */
     QPCIDevice *pdev;           /* NULL while unplugged */
     bool decoding;              /* PCI_COMMAND_MEMORY as last written */
+    uint8_t power;              /* the PMCSR power state last written */
     uint64_t bar_size[VFIO_EMU_QTEST_NUM_BARS];
     bool bar_mem64[VFIO_EMU_QTEST_NUM_BARS];
     bool bar_io[VFIO_EMU_QTEST_NUM_BARS];
@@ -218,6 +219,14 @@ void vfio_emu_qtest_set_bar(VfioEmuQTest *t, VfioEmuQDev *d, int bar,
 
 /* Set or clear memory decoding (PCI_COMMAND_MEMORY) */
 void vfio_emu_qtest_set_decoding(VfioEmuQTest *t, VfioEmuQDev *d, bool on);
+
+/*
+ * Write power state @state (0: D0, 3: D3hot) to the PM capability's PMCSR,
+ * as a guest driver would; returns the state the guest reads back.  QEMU
+ * decodes a device's BARs only in D0.
+ */
+uint8_t vfio_emu_qtest_set_power(VfioEmuQTest *t, VfioEmuQDev *d,
+                                 uint8_t state);
 
 /*
  * Hot-unplug: device_del, then eject through the ACPI PCI hotplug

@@ -274,13 +274,6 @@ static int emu_get_iommu_info(VfioEmu *emu, EmuContainer *c, void *arg)
 }
 
 /*
- * Would pin_user_pages() (or, for a BAR mmap, follow_fault_pfn()) accept
- * [vaddr, vaddr + size)?  Every page must be in a VMA that allows the
- * access (VM_WRITE for a writable mapping, else VM_READ); a BAR mmap must
- * have its device's memory decoding on, as vfio_pci_mmap_huge_fault()
- * gives SIGBUS otherwise.
- */
-/*
  * The hexadecimal number at @p, followed by @sep; NULL if there is none,
  * else what follows @sep.  (sscanf() made every MAP cost as much as the
  * rest of QEMU's work for it.)
@@ -302,6 +295,13 @@ static const char *emu_parse_hex(const char *p, char sep, uint64_t *val)
     return p > start && p - start <= 16 && *p == sep ? p + 1 : NULL;
 }
 
+/*
+ * Would pin_user_pages() (or, for a BAR mmap, follow_fault_pfn()) accept
+ * [vaddr, vaddr + size)?  Every page must be in a VMA that allows the
+ * access (VM_WRITE for a writable mapping, else VM_READ); a BAR mmap must
+ * have its device's memory enabled (decoding on, not in D3hot), as
+ * vfio_pci_mmap_huge_fault() gives SIGBUS otherwise.
+ */
 bool emu_vaddr_pin_ok(VfioEmu *emu, uint64_t vaddr, uint64_t size,
                       bool write)
 {
@@ -337,15 +337,9 @@ bool emu_vaddr_pin_ok(VfioEmu *emu, uint64_t vaddr, uint64_t size,
     }
     for (i = 0; i < emu->bar_mmaps->len; i++) {
         EmuBarMmap *r = &g_array_index(emu->bar_mmaps, EmuBarMmap, i);
-        uint16_t cmd = 0;
 
-        if (vaddr >= r->start + r->size || r->start >= end) {
-            continue;
-        }
-        if (emu_raw_pread(r->dev->memfd, &cmd, sizeof(cmd),
-                          VFIO_EMU_REGION_OFFSET(EMU_CONFIG_INDEX) +
-                          PCI_COMMAND) != sizeof(cmd) ||
-            !(le16_to_cpu(cmd) & PCI_COMMAND_MEMORY)) {
+        if (vaddr < r->start + r->size && r->start < end &&
+            !emu_device_memory_enabled(r->dev)) {
             return false;
         }
     }

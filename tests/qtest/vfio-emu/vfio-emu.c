@@ -500,6 +500,9 @@ ssize_t vfio_emu_pwrite(VfioEmu *emu, int fd, const void *buf, size_t count,
         uint8_t w = dev->wmask[pos + i];
 
         config[pos + i] = (config[pos + i] & ~w) | (src[i] & w);
+        if (pos + i == EMU_PM_CAP + PCI_PM_CTRL) {
+            emu_pm_request(dev, config, src[i] & PCI_PM_CTRL_STATE_MASK);
+        }
     }
     emu_config_fixup(dev, config);
     if (emu_raw_pwrite(fd, config, sizeof(config),

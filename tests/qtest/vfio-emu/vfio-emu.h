@@ -119,6 +119,16 @@
  *                               work, as vfio_pci_core_mmap() allows)
  *   intx = true                 interrupt pin A (false: no INTx)
  *   reset = true                VFIO_DEVICE_FLAGS_RESET
+ *   pm = false                  a power management capability (D0 and
+ *                               D3hot; No_Soft_Reset set).  Writing the
+ *                               state to PMCSR changes the power state, and
+ *                               in D3hot the BARs do not decode: pinning a
+ *                               BAR mmap is EFAULT, as with decoding off.
+ *                               VFIO_DEVICE_RESET and opening the device
+ *                               return it to D0.
+ *   pm_stuck = false            true: the device never leaves D3hot once
+ *                               there (PMCSR keeps reading D3hot), as a
+ *                               device whose power-up fails
  *
  *   [fault NAME]                fail matching MAP/UNMAP calls (type1
  *                               MAP_DMA/UNMAP_DMA and iommufd
