@@ -12,6 +12,7 @@ only sees system calls.  Used by `make demo` and `make bench`.  QEMU is run
 with QEMU's own python/qemu/machine (tooling/qemuvm.py).
 """
 
+import json
 import os
 import re
 import shutil
@@ -48,26 +49,13 @@ def mem64_window(i):
 
 
 
-def _num(s):
-    return int(s, 0)
-
-
-def parse_kv_lines(text):
-    """The emulation's state files: one 'key=value ...' record a line."""
-    out = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        rec = {}
-        for field in line.split():
-            k, _, v = field.partition("=")
-            rec[k] = v
-        for k in ("iova", "size", "vaddr", "flags", "unmapped", "seq",
-                  "container", "ret"):
-            if k in rec:
-                rec[k] = _num(rec[k])
-        out.append(rec)
-    return out
+def read_state_file(path):
+    """A file of the emulation's state directory (JSON Lines: one object a
+    line, see tests/qtest/vfio-emu/vfio-emu.h); missing: empty."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
 
 
 class Device:
@@ -249,12 +237,7 @@ class Machine:
 
     # What the emulated IOMMU holds, and what QEMU asked of it
     def _state_file(self, name):
-        """A file of the emulation's state directory; missing: empty."""
-        path = os.path.join(self.state, name)
-        if not os.path.exists(path):
-            return []
-        with open(path) as f:
-            return parse_kv_lines(f.read())
+        return read_state_file(os.path.join(self.state, name))
 
     def mappings(self):
         return self._state_file("mappings")

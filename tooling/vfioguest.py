@@ -21,6 +21,7 @@ import tempfile
 import time
 
 import vfiomodel
+from vfioemu import read_state_file
 from qemuvm import VM, VMLaunchFailure  # noqa: F401
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -226,20 +227,7 @@ class Emulation:
         return args
 
     def _read(self, name):
-        path = os.path.join(self.state, name)
-        if not os.path.exists(path):
-            return []
-        out = []
-        with open(path) as f:
-            for line in f:
-                rec = dict(w.partition("=")[::2] for w in line.split())
-                for k in ("iova", "size", "container", "ret", "unmapped",
-                          "seq"):
-                    if k in rec:
-                        rec[k] = int(rec[k], 0)
-                if rec:
-                    out.append(rec)
-        return out
+        return read_state_file(os.path.join(self.state, name))
 
     def mappings(self):
         return self._read("mappings")

@@ -1070,14 +1070,22 @@ static void test_reader_errors(void)
     g_autofree char *errmsg = NULL;
     g_autoptr(GArray) ok = NULL;
 
-    g_assert_null(vfio_emu_parse_mappings("container=1 iova=zz size=0x1000 "
-                                          "backing=ram\n", &errmsg));
+    g_assert_null(vfio_emu_parse_mappings("{\"container\": 1, \"iova\": "
+                                          "\"zz\", \"size\": 4096, "
+                                          "\"backing\": \"ram\"}\n",
+                                          &errmsg));
     g_assert_nonnull(strstr(errmsg, "line 1"));
     g_free(errmsg);
     errmsg = NULL;
-    g_assert_null(vfio_emu_parse_events("seq=1 op=MAP\nbogus\n", &errmsg));
+    g_assert_null(vfio_emu_parse_events("{\"seq\": 1, \"op\": \"MAP\"}\n"
+                                        "bogus\n", &errmsg));
     g_assert_nonnull(strstr(errmsg, "line 2"));
-    ok = vfio_emu_parse_events("seq=1 op=MAP ret=-22 newfield=1\n", &errmsg);
+    g_free(errmsg);
+    errmsg = NULL;
+    g_assert_null(vfio_emu_parse_events("[1, 2]\n", &errmsg));
+    g_assert_nonnull(strstr(errmsg, "line 1"));
+    ok = vfio_emu_parse_events("{\"seq\": 1, \"op\": \"MAP\", \"ret\": -22,"
+                               " \"newfield\": [1]}\n", &errmsg);
     g_assert_cmpint(ok->len, ==, 1);
     g_assert_cmpint(g_array_index(ok, VfioEmuEvent, 0).ret, ==, -EINVAL);
 }

@@ -22,12 +22,72 @@
  * State directory
  */
 
+/* Append @str as a JSON string */
+static void emu_json_string(GString *out, const char *str)
+{
+    g_string_append_c(out, '"');
+    for (; *str; str++) {
+        unsigned char ch = *str;
+
+        if (ch == '"' || ch == '\\') {
+            g_string_append_c(out, '\\');
+            g_string_append_c(out, ch);
+        } else if (ch < 0x20) {
+            g_string_append_printf(out, "\\u%04x", ch);
+        } else {
+            g_string_append_c(out, ch);
+        }
+    }
+    g_string_append_c(out, '"');
+}
+
+/*
+ * Append the words "KEY=VALUE ..." of @body as the members of a JSON
+ * object: a VALUE that is a whole number (decimal, 0x hexadecimal, or a
+ * negative decimal) as a number, anything else as a string.
+ */
+static void emu_json_members(GString *out, const char *body)
+{
+    g_auto(GStrv) words = g_strsplit(body, " ", -1);
+    int i;
+
+    for (i = 0; words[i]; i++) {
+        char *eq = strchr(words[i], '='), *end;
+        uint64_t u;
+        int64_t n;
+
+        if (!eq) {
+            continue;
+        }
+        *eq++ = '\0';
+        g_string_append(out, ", ");
+        emu_json_string(out, words[i]);
+        g_string_append(out, ": ");
+        errno = 0;
+        if (g_ascii_isdigit(*eq)) {
+            u = g_ascii_strtoull(eq, &end, 0);
+            if (!errno && !*end) {
+                g_string_append_printf(out, "%" PRIu64, u);
+                continue;
+            }
+        } else if (*eq == '-' && g_ascii_isdigit(eq[1])) {
+            n = g_ascii_strtoll(eq, &end, 10);
+            if (!errno && !*end) {
+                g_string_append_printf(out, "%" PRId64, n);
+                continue;
+            }
+        }
+        emu_json_string(out, eq);
+    }
+}
+
+/* Append one JSON object to STATE/events: {"seq": N, KEY: VALUE, ...} */
 void G_GNUC_PRINTF(2, 3) emu_log(VfioEmu *emu, const char *fmt, ...)
 {
     g_autofree char *body = NULL;
-    g_autofree char *line = NULL;
+    g_autoptr(GString) line = NULL;
     va_list ap;
-    size_t len, done = 0;
+    size_t done = 0;
 
     emu->seq++;
     if (emu->events_fd < 0) {
@@ -36,10 +96,12 @@ void G_GNUC_PRINTF(2, 3) emu_log(VfioEmu *emu, const char *fmt, ...)
     va_start(ap, fmt);
     body = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    line = g_strdup_printf("seq=%" PRIu64 " %s\n", emu->seq, body);
-    len = strlen(line);
-    while (done < len) {
-        ssize_t n = write(emu->events_fd, line + done, len - done);
+    line = g_string_new(NULL);
+    g_string_append_printf(line, "{\"seq\": %" PRIu64, emu->seq);
+    emu_json_members(line, body);
+    g_string_append(line, "}\n");
+    while (done < line->len) {
+        ssize_t n = write(emu->events_fd, line->str + done, line->len - done);
 
         if (n < 0 && errno == EINTR) {
             continue;
@@ -62,31 +124,31 @@ static gint emu_container_cmp(gconstpointer a, gconstpointer b)
 }
 
 /*
- * Write " KEY=VALUE" (no space at @start) at @p, VALUE in decimal or, with
- * @hex, as printf's "0x%x" prints it; returns the end.  The file is
- * written after every MAP and UNMAP, and printf made that as dear as all
- * the rest of QEMU's work for them.
+ * Write the JSON member "KEY": VALUE at @p, after a comma unless @p is
+ * @start; returns the end.  The file is written after every MAP and
+ * UNMAP, and printf made that as dear as all the rest of QEMU's work for
+ * them.
  */
 static char *emu_put_num(char *p, const char *start, const char *key,
-                         uint64_t val, bool hex)
+                         uint64_t val)
 {
     char digits[20];
     int n = 0;
 
     if (p != start) {
+        *p++ = ',';
         *p++ = ' ';
     }
+    *p++ = '"';
     while (*key) {
         *p++ = *key++;
     }
-    *p++ = '=';
-    if (hex) {
-        *p++ = '0';
-        *p++ = 'x';
-    }
+    *p++ = '"';
+    *p++ = ':';
+    *p++ = ' ';
     do {
-        digits[n++] = "0123456789abcdef"[hex ? val & 0xf : val % 10];
-        val = hex ? val >> 4 : val / 10;
+        digits[n++] = '0' + val % 10;
+        val /= 10;
     } while (val);
     while (n) {
         *p++ = digits[--n];
@@ -112,18 +174,19 @@ void emu_write_mappings(VfioEmu *emu)
         for (j = 0; j < c->dmas->len; j++) {
             EmuDma *d = &g_array_index(c->dmas, EmuDma, j);
 
-            /* at most 21 + 4 * 25 characters: " vaddr=0x" and 16 digits */
-            char line[128], *p = line;
+            /* 5 members of at most 35 characters: ', "container": ' + 20 */
+            char line[192], *p = line;
 
-            p = emu_put_num(p, line, "container", c->id, false);
-            p = emu_put_num(p, line, "iova", d->iova, true);
-            p = emu_put_num(p, line, "size", d->size, true);
-            p = emu_put_num(p, line, "vaddr", d->vaddr, true);
-            p = emu_put_num(p, line, "flags", d->flags, true);
+            p = emu_put_num(p, line, "container", c->id);
+            p = emu_put_num(p, line, "iova", d->iova);
+            p = emu_put_num(p, line, "size", d->size);
+            p = emu_put_num(p, line, "vaddr", d->vaddr);
+            p = emu_put_num(p, line, "flags", d->flags);
+            g_string_append_c(s, '{');
             g_string_append_len(s, line, p - line);
-            g_string_append(s, " backing=");
-            g_string_append(s, d->backing);
-            g_string_append_c(s, '\n');
+            g_string_append(s, ", \"backing\": ");
+            emu_json_string(s, d->backing);
+            g_string_append(s, "}\n");
         }
     }
 

@@ -6,7 +6,12 @@
  */
 
 #include "qemu/osdep.h"
+#include "qapi/error.h"
 #include "qemu/cutils.h"
+#include "qobject/qdict.h"
+#include "qobject/qjson.h"
+#include "qobject/qnum.h"
+#include "qobject/qstring.h"
 #include "vfio-emu-state.h"
 
 static void mapping_clear(gpointer p)
@@ -37,120 +42,111 @@ static bool parse_u64(const char *s, uint64_t *v)
     return !errno && *end == '\0';
 }
 
-static bool parse_int(const char *s, int *v)
+/* The number @v as a uint64_t, or an int */
+static bool json_u64(QObject *v, uint64_t *out)
 {
-    char *end;
-    gint64 n;
+    QNum *n = qobject_to(QNum, v);
 
-    errno = 0;
-    n = g_ascii_strtoll(s, &end, 10);
-    if (errno || end == s || *end || n < INT_MIN || n > INT_MAX) {
+    return n && qnum_get_try_uint(n, out);
+}
+
+static bool json_int(QObject *v, int *out)
+{
+    QNum *n = qobject_to(QNum, v);
+    int64_t i;
+
+    if (!n || !qnum_get_try_int(n, &i) || i < INT_MIN || i > INT_MAX) {
         return false;
     }
-    *v = n;
+    *out = i;
     return true;
 }
 
-/* Split "k=v k=v ..." and call @field for each pair */
-static bool parse_line(const char *line, void *obj,
-                       bool (*field)(void *obj, const char *k, const char *v))
+static bool json_u32(QObject *v, uint32_t *out)
 {
-    g_auto(GStrv) words = g_strsplit(line, " ", -1);
-    int i;
+    uint64_t u;
 
-    for (i = 0; words[i]; i++) {
-        char *eq = strchr(words[i], '=');
-
-        if (!*words[i]) {
-            continue;
-        }
-        if (!eq) {
-            return false;
-        }
-        *eq = '\0';
-        if (!field(obj, words[i], eq + 1)) {
-            return false;
-        }
+    if (!json_u64(v, &u) || u > UINT32_MAX) {
+        return false;
     }
+    *out = u;
     return true;
 }
 
-static bool mapping_field(void *obj, const char *k, const char *v)
+static bool json_str(QObject *v, char **out)
+{
+    QString *str = qobject_to(QString, v);
+
+    if (!str) {
+        return false;
+    }
+    g_free(*out);
+    *out = g_strdup(qstring_get_str(str));
+    return true;
+}
+
+static bool mapping_field(void *obj, const char *k, QObject *v)
 {
     VfioEmuMapping *m = obj;
-    uint64_t flags;
 
     if (!strcmp(k, "container")) {
-        return parse_int(v, &m->container);
+        return json_int(v, &m->container);
     } else if (!strcmp(k, "iova")) {
-        return parse_u64(v, &m->iova);
+        return json_u64(v, &m->iova);
     } else if (!strcmp(k, "size")) {
-        return parse_u64(v, &m->size);
+        return json_u64(v, &m->size);
     } else if (!strcmp(k, "vaddr")) {
-        return parse_u64(v, &m->vaddr);
+        return json_u64(v, &m->vaddr);
     } else if (!strcmp(k, "flags")) {
-        if (!parse_u64(v, &flags) || flags > UINT32_MAX) {
-            return false;
-        }
-        m->flags = flags;
-        return true;
+        return json_u32(v, &m->flags);
     } else if (!strcmp(k, "backing")) {
-        g_free(m->backing);
-        m->backing = g_strdup(v);
-        return true;
+        return json_str(v, &m->backing);
     }
-    return true;    /* fields added later are ignored */
+    return true;    /* members added later are ignored */
 }
 
-static bool event_field(void *obj, const char *k, const char *v)
+static bool event_field(void *obj, const char *k, QObject *v)
 {
     VfioEmuEvent *e = obj;
-    uint64_t flags;
+    int injected;
 
     if (!strcmp(k, "seq")) {
-        return parse_u64(v, &e->seq);
+        return json_u64(v, &e->seq);
     } else if (!strcmp(k, "op")) {
-        g_free(e->op);
-        e->op = g_strdup(v);
-        return true;
+        return json_str(v, &e->op);
     } else if (!strcmp(k, "container")) {
-        return parse_int(v, &e->container);
+        return json_int(v, &e->container);
     } else if (!strcmp(k, "group")) {
-        return parse_int(v, &e->group);
+        return json_int(v, &e->group);
     } else if (!strcmp(k, "device")) {
-        g_free(e->device);
-        e->device = g_strdup(v);
-        return true;
+        return json_str(v, &e->device);
     } else if (!strcmp(k, "iova")) {
-        return parse_u64(v, &e->iova);
+        return json_u64(v, &e->iova);
     } else if (!strcmp(k, "size")) {
-        return parse_u64(v, &e->size);
+        return json_u64(v, &e->size);
     } else if (!strcmp(k, "vaddr")) {
-        return parse_u64(v, &e->vaddr);
+        return json_u64(v, &e->vaddr);
     } else if (!strcmp(k, "flags")) {
-        if (!parse_u64(v, &flags) || flags > UINT32_MAX) {
+        return json_u32(v, &e->flags);
+    } else if (!strcmp(k, "ret")) {
+        return json_int(v, &e->ret);
+    } else if (!strcmp(k, "unmapped")) {
+        return json_u64(v, &e->unmapped);
+    } else if (!strcmp(k, "backing")) {
+        return json_str(v, &e->backing);
+    } else if (!strcmp(k, "injected")) {
+        if (!json_int(v, &injected)) {
             return false;
         }
-        e->flags = flags;
-        return true;
-    } else if (!strcmp(k, "ret")) {
-        return parse_int(v, &e->ret);
-    } else if (!strcmp(k, "unmapped")) {
-        return parse_u64(v, &e->unmapped);
-    } else if (!strcmp(k, "backing")) {
-        g_free(e->backing);
-        e->backing = g_strdup(v);
-        return true;
-    } else if (!strcmp(k, "injected")) {
-        e->injected = !strcmp(v, "1");
-        return true;
+        e->injected = injected;
     }
-    return true;    /* fields added later are ignored */
+    return true;    /* members added later are ignored */
 }
 
+/* One JSON object a line ("JSON Lines"), each member passed to @field */
 static GArray *parse_lines(const char *text, size_t elem_size,
                            GDestroyNotify clear,
-                           bool (*field)(void *, const char *, const char *),
+                           bool (*field)(void *, const char *, QObject *),
                            bool (*valid)(void *), char **errmsg)
 {
     g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
@@ -159,14 +155,36 @@ static GArray *parse_lines(const char *text, size_t elem_size,
 
     g_array_set_clear_func(arr, clear);
     for (i = 0; lines[i]; i++) {
+        QObject *obj;
+        Error *err = NULL;
+        const QDictEntry *ent;
+        QDict *dict;
         void *elem;
+        bool ok;
 
         if (!*lines[i]) {
             continue;
         }
+        obj = qobject_from_json(lines[i], &err);
+        dict = qobject_to(QDict, obj);
+        if (!dict) {
+            *errmsg = g_strdup_printf("line %d: %s: '%s'", i + 1,
+                                      err ? error_get_pretty(err) :
+                                      "not a JSON object", lines[i]);
+            error_free(err);
+            qobject_unref(obj);
+            g_array_unref(arr);
+            return NULL;
+        }
         g_array_set_size(arr, arr->len + 1);
         elem = arr->data + (arr->len - 1) * elem_size;
-        if (!parse_line(lines[i], elem, field) || !valid(elem)) {
+        ok = true;
+        for (ent = qdict_first(dict); ent && ok;
+             ent = qdict_next(dict, ent)) {
+            ok = field(elem, qdict_entry_key(ent), qdict_entry_value(ent));
+        }
+        qobject_unref(obj);
+        if (!ok || !valid(elem)) {
             *errmsg = g_strdup_printf("line %d: malformed: '%s'", i + 1,
                                       lines[i]);
             g_array_unref(arr);

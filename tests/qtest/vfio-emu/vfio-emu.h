@@ -159,23 +159,27 @@
  *
  * State directory (rewritten/appended synchronously by each call)
  * --------------------------------------------------------------
+ *   Both files are JSON Lines: one JSON object a line, numbers in decimal
+ *   (below, members are written KEY=VALUE for short, numbers in hex).
  *   mappings  the IOMMU mapping table of every live container, one line per
  *             mapping, sorted by container and iova, replaced atomically
  *             (write + rename) after every change:
- *               container=1 iova=0x0 size=0x80000000 vaddr=0x7f.. flags=0x3
- *               backing=ram
+ *               {"container": 1, "iova": 0, "size": 2147483648,
+ *                "vaddr": 1397..., "flags": 3, "backing": "ram"}
  *   events    an ordered log, one line per call, e.g.
  *               seq=7 op=MAP container=1 iova=0xfe000000 size=0x4000
  *               vaddr=0x7f.. flags=0x3 ret=0 backing=0000:01:00.0:bar0+0x0
  *               seq=8 op=UNMAP container=1 iova=0xfe000000 size=0x4000
  *               flags=0x0 ret=0 unmapped=0x4000
- *             ret is 0 or -errno; "injected=1" marks an injected fault.
+ *             that is {"seq": 7, "op": "MAP", "container": 1, ...}.
+ *             ret is 0 or -errno; "injected": 1 marks an injected fault.
  *             Other ops: CONTAINER_OPEN, SET_IOMMU, GROUP_SET_CONTAINER,
  *             GROUP_UNSET_CONTAINER, RELEASE (the last group left; unmapped=
  *             the bytes dropped), DEVICE_OPEN, DEVICE_CLOSE.
  *   backing is "ram" for anything that is not a BAR mmap this emulation
  *   served, else "DEVICE:barN+0xOFFSET" (the offset of vaddr in the BAR).
- *   tests/qtest/vfio-emu/vfio-emu-state.h parses both files.
+ *   tests/qtest/vfio-emu/vfio-emu-state.h reads both files (with QEMU's
+ *   JSON parser); scripts read them with Python's json module.
  *
  *   An iommufd IOAS is a container too: it gets a container number from
  *   the same counter when IOMMU_IOAS_ALLOC creates it, its mappings are in
