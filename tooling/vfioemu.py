@@ -36,6 +36,14 @@ PCI_COMMAND = 0x04
 PCI_COMMAND_MEMORY = 0x2
 PCI_COMMAND_MASTER = 0x4
 PCI_BAR0 = 0x10
+PCI_CAP_PTR = 0x34
+PCI_CAP_ID_PM = 0x01
+PCI_CAP_ID_MSIX = 0x11
+PCI_PM_CTRL = 4
+# q35's ACPI PCI hotplug registers (the guest's _EJ0)
+ACPI_PCIHP_ADDR_ICH9 = 0x0cc0
+ACPI_PCIHP_EJ = 0x0008
+ACPI_PCIHP_SEL = 0x0010
 
 
 def mem32_window(i):
@@ -161,9 +169,13 @@ class Machine:
         op = {1: "outb", 2: "outw", 4: "outl"}[size]
         self.vm.qtest_cmd("%s 0x%x 0x%x" % (op, port, val))
 
-    def _program_root_port(self, d):
+    def _program_root_port(self, d, windows_of=None):
+        """The root port's bus numbers and its windows: device d's own, or
+        those of device index windows_of (two ports then claim the same
+        addresses, as a guest may program them)."""
         rp = (ROOT_PORT_SLOT + d.index) << 3
-        m32, m64 = mem32_window(d.index), mem64_window(d.index)
+        w_index = d.index if windows_of is None else windows_of
+        m32, m64 = mem32_window(w_index), mem64_window(w_index)
         m32_last, m64_last = m32 + MEM32_SIZE - 1, m64 + MEM64_SIZE - 1
         w = self.cfg_write
         w(0, rp, 0x18, 0, 1)                     # primary bus
@@ -221,6 +233,50 @@ class Machine:
                 addr = (nxt32 + size - 1) & ~(size - 1)
                 nxt32 = addr + size
             self.set_bar(d, bar, addr)
+
+    def find_cap(self, d, cap_id):
+        """The config-space offset of capability cap_id, or None."""
+        off = self.cfg_read(d.busnr, 0, PCI_CAP_PTR, 1) & ~3
+        for _ in range(48):
+            if not off:
+                return None
+            if self.cfg_read(d.busnr, 0, off, 1) == cap_id:
+                return off
+            off = self.cfg_read(d.busnr, 0, off + 1, 1) & ~3
+        return None
+
+    def set_power(self, d, state):
+        """Write power state (0: D0, 3: D3hot) to PMCSR; returns what the
+        guest reads back."""
+        pm = self.find_cap(d, PCI_CAP_ID_PM)
+        csr = self.cfg_read(d.busnr, 0, pm + PCI_PM_CTRL, 2)
+        self.cfg_write(d.busnr, 0, pm + PCI_PM_CTRL, (csr & ~3) | state, 2)
+        return self.cfg_read(d.busnr, 0, pm + PCI_PM_CTRL, 2) & 3
+
+    def unplug(self, d):
+        """device_del, the guest's eject through the ACPI hotplug
+        registers, and DEVICE_DELETED."""
+        self.vm.cmd("device_del", id=d.id)
+        bsel = self.vm.cmd("qom-get", path="/machine/peripheral/%s/%s" %
+                           (d.port, d.port), property="acpi-pcihp-bsel")
+        self.vm.qtest_cmd("outl 0x%x 0x%x" %
+                          (ACPI_PCIHP_ADDR_ICH9 + ACPI_PCIHP_SEL, bsel))
+        self.vm.qtest_cmd("outl 0x%x 1" % (ACPI_PCIHP_ADDR_ICH9 +
+                                            ACPI_PCIHP_EJ))
+        self.vm.event_wait("DEVICE_DELETED", 30,
+                           match={"data": {"device": d.id}})
+        d.decoding = False
+        d.bar_addr = [None] * 6
+
+    def replug(self, d):
+        """device_add in the same slot; the BARs are sized, not placed."""
+        args = dict(driver="vfio-pci", id=d.id, sysfsdev=d.sysfs, bus=d.port,
+                    addr="0.0")
+        for prop in filter(None, d.props.split(",")):
+            k, _, v = prop.partition("=")
+            args[k] = v
+        self.vm.cmd("device_add", **args)
+        self._size_bars(d)
 
     def set_decoding(self, d, on):
         cmd = self.cfg_read(d.busnr, 0, PCI_COMMAND, 2)
