@@ -627,6 +627,11 @@ static void vfio_dma_explain_ram(VFIODMAContainer *bcontainer,
                           " is not aligned to the host IOMMU's minimum"
                           " page, %s: the host cannot map it for DMA.\n",
                           memory_region_name(section->mr), iova, page);
+    } else if (ret == -ENOSPC) {
+        /* Also when the host said it allows none (DMA_AVAIL of 0) */
+        error_append_hint(errp, "The host allows no more DMA mappings: it"
+                          " limits them per container (vfio_iommu_type1's"
+                          " dma_entry_limit module parameter).\n");
     }
 }
 

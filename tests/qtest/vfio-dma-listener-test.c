@@ -1690,6 +1690,49 @@ static void test_ram_2m_pages(void)
     vfio_emu_qtest_free(t);
 }
 
+/* A minimum page of 1 GiB: not even guest RAM at 0 can be mapped */
+static void test_ram_1g_pages(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    static const char *const want[] = {
+        "vfio 0000:01:00.0: failed to setup container for group 10",
+        "Region pc.ram: vfio_container_dma_map(", "= -22 (Invalid argument)",
+        "Guest memory 'pc.ram' at 0x0 is not aligned to the host IOMMU's"
+        " minimum page, 1 GiB: the host cannot map it for DMA.",
+        NULL
+    };
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_config(t, "[container]\niova_pgsizes = 0x40000000\n");
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    expect_refusal(t, NULL, want);
+    vfio_emu_qtest_free(t);
+}
+
+/* A host that allows no DMA mapping (DMA_AVAIL of 0): refused, saying why */
+static void test_ram_no_dma_entries(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    static const char *const want[] = {
+        "vfio 0000:01:00.0: failed to setup container for group 10",
+        "Region pc.ram: vfio_container_dma_map(",
+        "= -28 (No space left on device)",
+        "The host allows no more DMA mappings: it limits them per container"
+        " (vfio_iommu_type1's dma_entry_limit module parameter).",
+        NULL
+    };
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_config(t, "[container]\ndma_entry_limit = 0\n");
+    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
+    expect_refusal(t, NULL, want);
+    vfio_emu_qtest_free(t);
+}
+
 /* At runtime a guest RAM map that fails is a hardware error */
 static void test_ram_hotplug_fault(void)
 {
@@ -2353,6 +2396,12 @@ static const Malformed malformed[] = {
     { "nr-iovas", "IOVA range capability claims 268435456 ranges" },
     { "range-wrap", "IOVA range 0xfedfffff-0x0 ends before it starts" },
     { "no-ranges", "IOVA range capability holds no usable range" },
+    { "ranges-unsorted", "IOVA ranges are not in ascending order and"
+      " disjoint: 0x0-0xfedfffff follows 0xfef00000-0xffffffffffff; QEMU"
+      " uses their union" },
+    { "ranges-overlap", "IOVA ranges are not in ascending order and"
+      " disjoint: 0xfef00000-0xffffffffffff follows 0x0-0xfef00fff; QEMU"
+      " uses their union" },
 };
 
 static void test_malformed_info(gconstpointer data)
@@ -2405,6 +2454,9 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-dma-listener/ram/outside-iova",
                    test_ram_outside_iova);
     qtest_add_func("/vfio-dma-listener/ram/2m-pages", test_ram_2m_pages);
+    qtest_add_func("/vfio-dma-listener/ram/1g-pages", test_ram_1g_pages);
+    qtest_add_func("/vfio-dma-listener/ram/no-dma-entries",
+                   test_ram_no_dma_entries);
     qtest_add_func("/vfio-dma-listener/ram/hotplug-fault",
                    test_ram_hotplug_fault);
     qtest_add_func("/vfio-dma-listener/qmp/arguments", test_qmp_arguments);

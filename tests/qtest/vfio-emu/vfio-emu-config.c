@@ -372,6 +372,8 @@ static bool emu_key_malformed_info(const char *val, void *obj,
         { "nr-iovas", EMU_MALFORMED_NR_IOVAS },
         { "range-wrap", EMU_MALFORMED_RANGE_WRAP },
         { "no-ranges", EMU_MALFORMED_NO_RANGES },
+        { "ranges-unsorted", EMU_MALFORMED_RANGES_UNSORTED },
+        { "ranges-overlap", EMU_MALFORMED_RANGES_OVERLAP },
     };
     EmuConfig *cfg = obj;
     int v;

@@ -97,6 +97,8 @@ typedef enum EmuMalformed {
     EMU_MALFORMED_NR_IOVAS,     /* the IOVA range count exceeds the answer */
     EMU_MALFORMED_RANGE_WRAP,   /* the first IOVA range ends before it starts */
     EMU_MALFORMED_NO_RANGES,    /* the IOVA range capability holds none */
+    EMU_MALFORMED_RANGES_UNSORTED, /* the first two IOVA ranges swapped */
+    EMU_MALFORMED_RANGES_OVERLAP, /* the first reaches into the second */
 } EmuMalformed;
 
 typedef struct EmuConfig {

@@ -209,6 +209,15 @@ static void emu_malform_info(void *arg,
             start = cap->iova_ranges[0].start;
             cap->iova_ranges[0].start = cap->iova_ranges[0].end;
             cap->iova_ranges[0].end = start;
+        } else if (how == EMU_MALFORMED_RANGES_UNSORTED &&
+                   cap->nr_iovas > 1) {
+            struct vfio_iova_range r = cap->iova_ranges[0];
+
+            cap->iova_ranges[0] = cap->iova_ranges[1];
+            cap->iova_ranges[1] = r;
+        } else if (how == EMU_MALFORMED_RANGES_OVERLAP &&
+                   cap->nr_iovas > 1) {
+            cap->iova_ranges[0].end = cap->iova_ranges[1].start + 0xfff;
         }
     }
     if (how == EMU_MALFORMED_CAP_LOOP) {

@@ -76,8 +76,11 @@
  *                               (cap-past-argsz), or its IOVA range
  *                               capability claims more ranges than the
  *                               answer holds (nr-iovas), its first range
- *                               ends before it starts (range-wrap), or it
- *                               holds none (no-ranges).  Default none.
+ *                               ends before it starts (range-wrap), it
+ *                               holds none (no-ranges), its first two
+ *                               ranges are swapped (ranges-unsorted), or
+ *                               the first reaches 4 KiB into the second
+ *                               (ranges-overlap).  Default none.
  *   host_page = 0x10000         the host's page size as QEMU sees it: the
  *                               preload answers getpagesize() and
  *                               sysconf(_SC_PAGESIZE) with it, and the
