@@ -2,8 +2,10 @@
 # Install everything the build, the tests and the demonstration need, from
 # Debian's packages only (bookworm + bookworm-backports).  Idempotent.
 #
-# Usage: tooling/install-deps.sh [--system-test]
+# Usage: tooling/install-deps.sh [--system-test | --bench | --fuzz]
 #   --system-test  also install what the nested-VM system test needs
+#   --bench        also what make bench needs
+#   --fuzz         also what the fuzz build needs (tooling/fuzz-build.sh)
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -67,11 +69,18 @@ systest_ok() {
 # make bench: callgrind counts, gdb for its helper, gnuplot draws the chart.
 bench_pkgs=(valgrind gdb gnuplot-nox)
 
+# make fuzz and make check's short fuzz run (tests/vfio-fuzz): QEMU's
+# libFuzzer targets need clang; libclang-rt-14-dev has libFuzzer and the
+# sanitizer runtimes.
+fuzz_pkgs=(clang libclang-rt-14-dev)
+
 want=("${build_pkgs[@]}" "${bpo_pkgs[@]}")
 if [ "${1:-}" = --system-test ]; then
     want+=("${systest_pkgs[@]}")
 elif [ "${1:-}" = --bench ]; then
     want+=("${bench_pkgs[@]}")
+elif [ "${1:-}" = --fuzz ]; then
+    want+=("${fuzz_pkgs[@]}")
 fi
 
 if have_all "${want[@]}" && systest_ok "${1:-}" &&
@@ -90,6 +99,9 @@ apt-get install -y -q --no-install-recommends "${build_pkgs[@]}"
 apt-get install -y -q --no-install-recommends -t bookworm-backports "${bpo_pkgs[@]}"
 if [ "${1:-}" = --bench ]; then
     apt-get install -y -q --no-install-recommends "${bench_pkgs[@]}"
+fi
+if [ "${1:-}" = --fuzz ]; then
+    apt-get install -y -q --no-install-recommends "${fuzz_pkgs[@]}"
 fi
 if [ "${1:-}" = --system-test ]; then
     apt-get install -y -q --no-install-recommends -t bookworm-backports \
