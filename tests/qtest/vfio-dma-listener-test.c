@@ -2103,17 +2103,6 @@ static void test_ram_discard_limit(void)
 }
 
 /* Does this QEMU unmap the whole IOVA space in one call (10.1 and later)? */
-static bool qemu_unmaps_all(VfioEmuQTest *t)
-{
-    QDict *resp = qtest_qmp(t->qts, "{'execute': 'query-version'}");
-    QDict *v = qdict_get_qdict(qdict_get_qdict(resp, "return"), "qemu");
-    int64_t major = qdict_get_int(v, "major");
-    int64_t minor = qdict_get_int(v, "minor");
-
-    qobject_unref(resp);
-    return major > 10 || (major == 10 && minor >= 1);
-}
-
 /*
  * Behind a vIOMMU (virtio-iommu, which translates from the start with
  * boot-bypass=off), the container's address space is one IOMMU section
@@ -2182,7 +2171,7 @@ static void test_viommu_unmap_all(void)
                     e->size);
         }
     }
-    if (qemu_unmaps_all(t)) {
+    if (vfio_emu_qtest_qemu_at_least(t, 10, 1)) {
         g_assert_cmpint(all, ==, 1);
         g_assert_cmpint(halves, ==, 0);
     } else {
@@ -2285,7 +2274,7 @@ static void test_cpr_remap(void)
     vfio_emu_qtest_set_early_args(t, "-device virtio-iommu-pci");
     vfio_emu_qtest_start(t, "-object memory-backend-memfd,id=ram0,size=512M"
                          " -machine memory-backend=ram0,aux-ram-share=on");
-    if (!qemu_unmaps_all(t)) {
+    if (!vfio_emu_qtest_qemu_at_least(t, 10, 1)) {
         g_test_skip("no CPR of VFIO devices before QEMU 10.1");
         vfio_emu_qtest_free(t);
         return;

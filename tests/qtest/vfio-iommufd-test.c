@@ -429,18 +429,6 @@ static void test_unplug(void)
 }
 
 /* Does this QEMU map fd-backed RAM by its fd (IOMMU_IOAS_MAP_FILE)? */
-static bool qemu_maps_files(VfioEmuQTest *t)
-{
-    QDict *resp = qtest_qmp(t->qts, "{'execute': 'query-version'}");
-    QDict *v = qdict_get_qdict(qdict_get_qdict(resp, "return"), "qemu");
-    int64_t major = qdict_get_int(v, "major");
-    int64_t minor = qdict_get_int(v, "minor");
-
-    qobject_unref(resp);
-    /* vfio_container_dma_map() takes the MemoryRegion since QEMU 10.1 */
-    return major > 10 || (major == 10 && minor >= 1);
-}
-
 /*
  * Guest RAM in a memfd: QEMU maps it with IOMMU_IOAS_MAP_FILE, which the
  * record covers like any map: every range of guest RAM is mapped once
@@ -464,7 +452,8 @@ static void test_map_file(void)
                          "-machine memory-backend=ram0")) {
         return;
     }
-    files = qemu_maps_files(s.t);
+    /* vfio_container_dma_map() takes the MemoryRegion since QEMU 10.1 */
+    files = vfio_emu_qtest_qemu_at_least(s.t, 10, 1);
     ev = vfio_emu_qtest_take_events(s.t);
     /*
      * The memfd's ranges (below the VGA window, and from 1 MiB) by their

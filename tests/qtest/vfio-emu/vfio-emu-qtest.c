@@ -93,6 +93,17 @@ void vfio_emu_qtest_add_config(VfioEmuQTest *t, const char *text)
     g_string_append_printf(t->config_text, "%s\n", text);
 }
 
+bool vfio_emu_qtest_qemu_at_least(VfioEmuQTest *t, int major, int minor)
+{
+    QDict *resp = qtest_qmp(t->qts, "{'execute': 'query-version'}");
+    QDict *v = qdict_get_qdict(qdict_get_qdict(resp, "return"), "qemu");
+    int64_t ma = qdict_get_int(v, "major");
+    int64_t mi = qdict_get_int(v, "minor");
+
+    qobject_unref(resp);
+    return ma > major || (ma == major && mi >= minor);
+}
+
 uint64_t vfio_emu_qtest_host_page(VfioEmuQTest *t)
 {
     g_autoptr(GKeyFile) kf = g_key_file_new();

@@ -103,6 +103,13 @@ void vfio_emu_qtest_add_config(VfioEmuQTest *t, const char *text);
 uint64_t vfio_emu_qtest_host_page(VfioEmuQTest *t);
 
 /*
+ * Is the running QEMU version @major.@minor or later (query-version)?  For
+ * the few tests whose expectations follow upstream changes: the qtests run
+ * on QEMU 10.0 and 10.2.
+ */
+bool vfio_emu_qtest_qemu_at_least(VfioEmuQTest *t, int major, int minor);
+
+/*
  * Give @d extra vfio-pci properties, "key=value,...", used from the next
  * start or replug on.
  */
