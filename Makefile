@@ -2,7 +2,7 @@
 # including installing Debian's packages (as root) and building QEMU.
 .PHONY: all deps base tree export build baseline series check-series \
         debian-patches check check-asan system-test vfio-selftests guest-test \
-        random soak \
+        random soak fuzz \
         libvirt-test demo bench clean help
 
 # The base: make QEMU_BASE=10.2 <target> (or BASE=10.2); the default is
@@ -29,6 +29,7 @@ help:
 	@echo "make vfio-selftests  the kernel's VFIO selftests (linux-source-7.3) against vfio-emu"
 	@echo "make random          the randomized state-machine test, CASES=N cases (default 24), SEED=S"
 	@echo "make soak            10,000 decode/move and 100 plug cycles: RSS, record size, LeakSanitizer"
+	@echo "make fuzz            generic-fuzz on emulated vfio-pci devices (clang build in build/fuzz), FUZZ_TIME=seconds (300)"
 	@echo "make guest-test      real guests (SeaBIOS, OVMF, Linux) on emulated vfio-pci devices"
 	@echo "make libvirt-test    libvirt runs our QEMU with emulated vfio-pci devices"
 	@echo "make debian-patches  DEP-3 quilt patches for debian/patches in build/debian-patches"
@@ -65,6 +66,7 @@ debian-patches: base
 # QEMU and the 6.12 kernel from bookworm-backports, busybox.
 check:
 	@tooling/install-deps.sh --system-test
+	@tooling/install-deps.sh --fuzz
 	@tooling/check.sh
 
 system-test: build
@@ -79,6 +81,11 @@ random: build
 
 soak: build check-asan
 	@tests/vfio-soak/run $(if $(CYCLES),--cycles $(CYCLES)) $(if $(PLUGS),--plugs $(PLUGS))
+fuzz:
+	@tooling/install-deps.sh --fuzz
+	@tooling/fuzz-build.sh
+	@tests/vfio-fuzz/run $(if $(FUZZ_TIME),--time $(FUZZ_TIME)) $(if $(SEED),--seed $(SEED))
+
 guest-test: build
 	@tooling/install-deps.sh --system-test
 	@tests/vfio-guest/run

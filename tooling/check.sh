@@ -182,6 +182,23 @@ if [ "${CHECK_ASAN:-1}" != 0 ] && [ "$QEMU_BASE" = 10.0 ]; then
         "$TOP/tests/vfio-soak/run" --lsan-only --cycles 300 --plugs 10 --sample 50
 fi
 
+# Guest-input fuzzing: QEMU's generic-fuzz on emulated vfio-pci devices
+# with vfio-emu's check_mappings oracle (tests/vfio-fuzz), from a clang
+# build of its own in build/fuzz; the committed corpus and crash
+# reproducers are replayed, then 45 s of fuzzing.  On 10.0, like the ASan
+# build (CHECK_FUZZ=0 skips it).
+fuzz_check() {
+    "$TOP/tooling/fuzz-build.sh" > "$BUILD/fuzz.build.log" 2>&1 || {
+        tail -30 "$BUILD/fuzz.build.log"
+        return 1
+    }
+    "$TOP/tests/vfio-fuzz/run" --check
+}
+if [ "${CHECK_FUZZ:-1}" != 0 ] && [ "$QEMU_BASE" = 10.0 ]; then
+    step "fuzz: generic-fuzz on emulated vfio-pci, corpus replayed, 45 s (tests/vfio-fuzz)" \
+        fuzz_check
+fi
+
 # The kernel's VFIO selftests, built from Debian's linux-source-7.3, run
 # against vfio-emu in a private mount namespace (tests/vfio-selftests).
 if [ "$QEMU_BASE" != 10.0 ]; then
