@@ -66,6 +66,10 @@ emu=tests/qtest/vfio-emu/libvfio-emu.so
 if [ -z "${BUILD_TARGETS:-}" ] && [ -f "$src/tests/qtest/vfio-emu/meson.build" ]; then
     targets+=("$emu")
 fi
+# ... and the model the scripts take their expectations from (vfiomodel.py)
+if [ -z "${BUILD_TARGETS:-}" ] && [ -f "$src/tests/qtest/vfio-emu/vfio-emu-model.c" ]; then
+    targets+=(tests/qtest/vfio-emu/libvfio-emu-model.so)
+fi
 # shellcheck disable=SC2086 # NINJA_TARGETS is a list
 ninja -C "$obj" -j "$jobs" "${targets[@]}" ${NINJA_TARGETS:-}
 

@@ -4,38 +4,26 @@ A RAM-device section (an mmap'ed BAR that decodes, less what QEMU traps) is
 mapped into the host IOMMU as its interior trimmed inward to the mapping
 granule (the IOMMU's minimum page), within the IOMMU's usable IOVA ranges;
 the rest is skipped.  The demo, `make bench`, the nested-VM system test, the
-guest tier and the libvirt tier all take their expectation from here, so a
-change of policy is a change of this file.
+guest tier, the libvirt tier and the random and soak tests all take their
+expectation from here.  The rule itself is not written here but in C, once,
+in tests/qtest/vfio-emu/vfio-emu-model.c, which the listener qtest links and
+which this module calls in libvfio-emu-model.so (ctypes): a change of policy
+is a change of that file.
 
 Ranges are (first, last) pairs, both inclusive.
 """
 
+import ctypes
+import os
 import re
 
 MSIX_ENTRY_SIZE = 16
 
 
-def interior(first, last, granule):
-    """The granule-aligned interior of [first, last] as (first, last), or
-    None when no whole granule fits."""
-    lo = (first + granule - 1) // granule * granule
-    hi = (last + 1) // granule * granule
-    return (lo, hi - 1) if lo < hi else None
-
-
 def trimmed(first, last, granule):
     """Bytes of [first, last] that whole, aligned granules cover: what the
     IOMMU can map of a section once it is trimmed inward."""
-    r = interior(first, last, granule)
-    return r[1] - r[0] + 1 if r else 0
-
-
-def remainder(first, last, granule):
-    """The pieces of [first, last] outside its interior (skipped)."""
-    r = interior(first, last, granule)
-    if not r:
-        return [(first, last)]
-    return [p for p in ((first, r[0] - 1), (r[1] + 1, last)) if p[0] <= p[1]]
+    return total(expect_section(first, last, granule)[0])
 
 
 def bar_sections(addr, size, msix=None):
@@ -51,24 +39,52 @@ def bar_sections(addr, size, msix=None):
     return [p for p in ((addr, t0 - 1), (t1 + 1, last)) if p[0] <= p[1]]
 
 
-def clip(first, last, ranges):
-    """[first, last] cut to each of the usable IOVA ranges (None: all
-    usable): (inside pieces, outside pieces)."""
-    if ranges is None:
-        return [(first, last)], []
-    inside = []
-    for r0, r1 in sorted(ranges):
-        a, b = max(first, r0), min(last, r1)
-        if a <= b:
-            inside.append((a, b))
-    outside, cur = [], first
-    for a, b in inside:
-        if a > cur:
-            outside.append((cur, a - 1))
-        cur = b + 1
-    if cur <= last:
-        outside.append((cur, last))
-    return inside, outside
+def _model_lib():
+    """libvfio-emu-model.so of the chosen base's build (VFIO_BUILD)."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    build = os.environ.get("VFIO_BUILD", os.path.join(top, "build"))
+    path = os.environ.get("VFIO_EMU_MODEL", os.path.join(
+        build, "qemu", "tests", "qtest", "vfio-emu", "libvfio-emu-model.so"))
+    if not os.path.exists(path):
+        raise RuntimeError("%s is missing: run `make build`" % path)
+    lib = ctypes.CDLL(path)
+    lib.vfio_emu_model_section.restype = ctypes.c_int
+    lib.vfio_emu_model_section.argtypes = [
+        ctypes.c_uint64, ctypes.c_uint64, ctypes.c_uint64,
+        ctypes.POINTER(ctypes.c_uint64), ctypes.c_int,
+        ctypes.POINTER(_Piece), ctypes.c_int]
+    return lib
+
+
+class _Piece(ctypes.Structure):
+    # VfioEmuModelPiece
+    _fields_ = [("first", ctypes.c_uint64), ("last", ctypes.c_uint64),
+                ("kind", ctypes.c_int32), ("pad", ctypes.c_int32)]
+
+
+_MAPPED, _UNALIGNED, _OUTSIDE = 0, 1, 2   # VfioEmuModelKind
+_lib = None
+
+
+def pieces(first, last, granule, iova_ranges=None):
+    """vfio_emu_model_section(): [(first, last, kind)] in address order,
+    kind 'mapped', 'unaligned' or 'outside-iova-ranges'."""
+    global _lib
+    if _lib is None:
+        _lib = _model_lib()
+    ranges = sorted(iova_ranges or [])
+    usable = (ctypes.c_uint64 * max(1, 2 * len(ranges)))(
+        *[v for r in ranges for v in r])
+    room = 4 * len(ranges) + 3
+    out = (_Piece * room)()
+    n = _lib.vfio_emu_model_section(first, last, granule, usable,
+                                    len(ranges), out, room)
+    if n < 0:
+        raise RuntimeError("vfio_emu_model_section: no room for the pieces")
+    kinds = {_MAPPED: "mapped", _UNALIGNED: "unaligned",
+             _OUTSIDE: "outside-iova-ranges"}
+    return [(out[i].first, out[i].last, kinds[out[i].kind])
+            for i in range(n)]
 
 
 def expect_section(first, last, granule, iova_ranges=None):
@@ -76,13 +92,12 @@ def expect_section(first, last, granule, iova_ranges=None):
     mapped is a list of ranges and skipped a list of (range, reason) with
     the reasons of x-query-vfio-dma-mappings ('unaligned',
     'outside-iova-ranges')."""
-    inside, outside = clip(first, last, iova_ranges)
-    mapped, skipped = [], [(r, "outside-iova-ranges") for r in outside]
-    for a, b in inside:
-        r = interior(a, b, granule)
-        if r:
-            mapped.append(r)
-        skipped += [(p, "unaligned") for p in remainder(a, b, granule)]
+    mapped, skipped = [], []
+    for a, b, kind in pieces(first, last, granule, iova_ranges):
+        if kind == "mapped":
+            mapped.append((a, b))
+        else:
+            skipped.append(((a, b), kind))
     return mapped, sorted(skipped)
 
 

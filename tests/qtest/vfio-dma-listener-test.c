@@ -61,6 +61,7 @@
 #include "qobject/qlist.h"
 #include "qobject/qjson.h"
 #include "qobject/qnum.h"
+#include "vfio-emu/vfio-emu-model.h"
 #include "vfio-emu/vfio-emu-qtest.h"
 
 #define NBARS       VFIO_EMU_QTEST_NUM_BARS
@@ -509,46 +510,36 @@ static bool bar_is_device(const Layout *l, int bar)
 }
 
 /*
- * The pieces of the section [@first, @last] of a BAR: trimmed to the
- * granule inside each usable IOVA range, the rest skipped
+ * The pieces of the section [@first, @last] of a BAR, by the one model
+ * (vfio-emu-model.c): trimmed to the granule inside each usable IOVA
+ * range, the rest skipped
  */
 static void classify(Ctx *c, uint64_t first, uint64_t last, GArray *out)
 {
-    uint64_t g = c->granule, pos = first;
-    int i;
+    g_autofree uint64_t *usable = g_new(uint64_t, 2 * c->usable->len);
+    int max = 4 * c->usable->len + 3;
+    g_autofree VfioEmuModelPiece *pieces = g_new(VfioEmuModelPiece, max);
+    int i, n;
 
-    for (i = 0; i < c->usable->len && pos <= last; i++) {
+    for (i = 0; i < c->usable->len; i++) {
         Piece *u = &g_array_index(c->usable, Piece, i);
-        uint64_t end, mfirst, mend;
 
-        if (u->last < pos) {
-            continue;
-        }
-        if (u->first > last) {
-            break;
-        }
-        if (u->first > pos) {
-            add_piece(out, pos, u->first - 1, P_SKIPPED, CAUSE_OUTSIDE);
-            pos = u->first;
-        }
-        end = MIN(u->last, last) + 1;
-        mfirst = ROUND_UP(pos, g);
-        mend = QEMU_ALIGN_DOWN(end, g);
-        if (mfirst >= mend) {
-            add_piece(out, pos, end - 1, P_SKIPPED, CAUSE_UNALIGNED);
-        } else {
-            if (pos < mfirst) {
-                add_piece(out, pos, mfirst - 1, P_SKIPPED, CAUSE_UNALIGNED);
-            }
-            add_piece(out, mfirst, mend - 1, P_MAPPED, 0);
-            if (mend < end) {
-                add_piece(out, mend, end - 1, P_SKIPPED, CAUSE_UNALIGNED);
-            }
-        }
-        pos = end;
+        usable[2 * i] = u->first;
+        usable[2 * i + 1] = u->last;
     }
-    if (pos <= last) {
-        add_piece(out, pos, last, P_SKIPPED, CAUSE_OUTSIDE);
+    n = vfio_emu_model_section(first, last, c->granule, usable,
+                               c->usable->len, pieces, max);
+    g_assert_cmpint(n, >, 0);
+    for (i = 0; i < n; i++) {
+        VfioEmuModelPiece *p = &pieces[i];
+
+        if (p->kind == VFIO_EMU_MODEL_MAPPED) {
+            add_piece(out, p->first, p->last, P_MAPPED, 0);
+        } else {
+            add_piece(out, p->first, p->last, P_SKIPPED,
+                      p->kind == VFIO_EMU_MODEL_OUTSIDE ? CAUSE_OUTSIDE
+                                                        : CAUSE_UNALIGNED);
+        }
     }
 }
 
