@@ -2470,18 +2470,115 @@ static void test_msix_trigger(void)
     g_assert_cmpint(read(set.fds[0], &v, 8), ==, -1);
     g_assert_cmpint(read(set.fds[1], &v, 8), ==, 8);
     g_assert_cmpint(v, ==, 1);
-    /* count 0: disabled, nothing fires */
+    /* count 0: disabled; then nothing fires, and firing is EINVAL */
     fire.count = 0;
     fire.start = 0;
     g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
                                    &fire), ==, 0);
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
+                                   &fire), ==, -1);
+    g_assert_cmpint(errno, ==, EINVAL);
     fire.count = 1;
     fire.start = 1;
     g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
-                                   &fire), ==, 0);
+                                   &fire), ==, -1);
+    g_assert_cmpint(errno, ==, EINVAL);
     g_assert_cmpint(read(set.fds[1], &v, 8), ==, -1);
     close(set.fds[0]);
     close(set.fds[1]);
+    teardown(&f);
+}
+
+/*
+ * MSI: the capability offers msi_vectors (the kernel's
+ * vfio_pci_get_irq_count() reads it from there), its vectors are
+ * triggered like MSI-X's, and the two are one at a time
+ * (vfio_pci_set_msi_trigger(): EINVAL while the other is enabled).
+ */
+static void test_msi_trigger(void)
+{
+    g_autofree char *cfg = g_strconcat(base_config, "msi_vectors = 4\n",
+                                       NULL);
+    Fixture f = { 0 };
+    struct {
+        struct vfio_irq_set hdr;
+        int32_t fds[1];
+    } set = {
+        .hdr = {
+            .argsz = sizeof(set),
+            .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+            .index = VFIO_PCI_MSI_IRQ_INDEX,
+            .start = 2,
+            .count = 1,
+        },
+    };
+    struct vfio_irq_set off = {
+        .argsz = sizeof(off),
+        .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+        .index = VFIO_PCI_MSIX_IRQ_INDEX,
+    };
+    struct vfio_irq_info info = {
+        .argsz = sizeof(info), .index = VFIO_PCI_MSI_IRQ_INDEX,
+    };
+    uint8_t bools[1] = { 1 };
+    struct {
+        struct vfio_irq_set hdr;
+        uint8_t b[1];
+    } fire = {
+        .hdr = {
+            .argsz = sizeof(fire),
+            .flags = VFIO_IRQ_SET_DATA_BOOL | VFIO_IRQ_SET_ACTION_TRIGGER,
+            .index = VFIO_PCI_MSI_IRQ_INDEX,
+            .start = 2,
+            .count = 1,
+        },
+    };
+    uint32_t cap;
+    uint64_t v;
+
+    setup(&f, cfg);
+    /* MSI at 0x60 first in the chain, then MSI-X; 4 vectors, 64-bit */
+    g_assert_cmphex(cfg_read32(&f, PCI_CAPABILITY_LIST) & 0xff, ==, 0x40);
+    g_assert_cmphex(cfg_read32(&f, 0x40) & 0xffff, ==,
+                    0x6000 | PCI_CAP_ID_MSIX);
+    cap = cfg_read32(&f, 0x60);
+    g_assert_cmphex(cap & 0xff, ==, PCI_CAP_ID_MSI);
+    g_assert_cmphex((cap >> 16) & (PCI_MSI_FLAGS_64BIT | PCI_MSI_FLAGS_QMASK),
+                    ==, PCI_MSI_FLAGS_64BIT | (2 << 1));
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_GET_IRQ_INFO,
+                                   &info), ==, 0);
+    g_assert_cmpint(info.count, ==, 4);
+
+    /* MSI-X enabled (one vector, no eventfd): MSI is refused */
+    set.hdr.index = VFIO_PCI_MSIX_IRQ_INDEX;
+    set.fds[0] = -1;
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
+                                   &set), ==, 0);
+    set.hdr.index = VFIO_PCI_MSI_IRQ_INDEX;
+    set.fds[0] = eventfd(0, EFD_NONBLOCK);
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
+                                   &set), ==, -1);
+    g_assert_cmpint(errno, ==, EINVAL);
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
+                                   &off), ==, 0);
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
+                                   &set), ==, 0);
+
+    memcpy(fire.b, bools, sizeof(bools));
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
+                                   &fire), ==, 0);
+    g_assert_cmpint(read(set.fds[0], &v, 8), ==, 8);
+    g_assert_cmpint(v, ==, 1);
+    /* now MSI-X is refused; past the 4 vectors too */
+    off.count = 1;
+    off.flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER;
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
+                                   &off), ==, -1);
+    g_assert_cmpint(errno, ==, EINVAL);
+    fire.hdr.start = 4;
+    g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
+                                   &fire), ==, -1);
+    close(set.fds[0]);
     teardown(&f);
 }
 
@@ -2528,6 +2625,7 @@ int main(int argc, char **argv)
     g_test_add_func("/vfio-emu/kernel/iommufd-compat", test_iommufd_compat);
     g_test_add_func("/vfio-emu/kernel/iommufd-area", test_iommufd_area);
     g_test_add_func("/vfio-emu/kernel/msix-trigger", test_msix_trigger);
+    g_test_add_func("/vfio-emu/kernel/msi-trigger", test_msi_trigger);
 
     return g_test_run();
 }

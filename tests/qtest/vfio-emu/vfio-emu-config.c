@@ -551,6 +551,7 @@ static const EmuKey emu_device_keys[] = {
     EMU_DEVICE_KEY("msix_mappable", emu_key_bool, msix_mappable, 0),
     EMU_DEVICE_KEY("intx", emu_key_bool, intx, 0),
     EMU_DEVICE_KEY("reset", emu_key_bool, reset, 0),
+    EMU_DEVICE_KEY("msi_vectors", emu_key_u32, msi_vectors, 32),
     EMU_DEVICE_KEY("pm", emu_key_bool, pm, 0),
     EMU_DEVICE_KEY("pm_stuck", emu_key_bool, pm_stuck, 0),
 };
@@ -596,6 +597,10 @@ static bool emu_parse_device(GKeyFile *kf, const char *group,
         }
     }
 
+    if (d->msi_vectors & (d->msi_vectors - 1)) {
+        return emu_key_error(errmsg, group, "msi_vectors",
+                             "%u is not a power of two", d->msi_vectors);
+    }
     if (!d->msix_entries) {
         return true;
     }

@@ -18,6 +18,7 @@
 #define EMU_CONFIG_SIZE     PCI_CFG_SPACE_SIZE
 #define EMU_MSIX_CAP        0x40
 #define EMU_PM_CAP          0x50
+#define EMU_MSI_CAP         0x60
 #define EMU_REGION_MASK     (VFIO_EMU_REGION_OFFSET(1) - 1)
 #define EMU_MAX_BAR_SIZE    VFIO_EMU_REGION_OFFSET(1)
 
@@ -59,6 +60,7 @@ typedef struct EmuDeviceCfg {
     bool msix_mappable;
     bool intx;
     bool reset;
+    uint32_t msi_vectors;       /* an MSI capability with that many */
     bool pm;                    /* a power management capability */
     bool pm_stuck;              /* ... whose device never leaves D3hot */
 } EmuDeviceCfg;
@@ -154,6 +156,7 @@ typedef struct EmuDevice {
     int cdev_index;             /* /dev/vfio/devices/vfioN */
     EmuCdev *cdev_bound;        /* the cdev file bound to an iommufd */
     int *msix_triggers;         /* eventfds of VFIO_DEVICE_SET_IRQS, or -1 */
+    int *msi_triggers;          /* likewise for MSI */
     uint8_t init_config[EMU_CONFIG_SIZE];
     uint8_t wmask[EMU_CONFIG_SIZE];
 } EmuDevice;
@@ -277,7 +280,7 @@ void *emu_caps_add(EmuCaps *caps, size_t size, uint16_t id,
 void emu_caps_copy_out(EmuCaps *caps, void *arg, size_t info_size,
                        uint32_t *argsz, uint32_t *flags,
                        uint32_t caps_flag, uint32_t *cap_offset);
-void emu_msix_trigger_clear(EmuDevice *dev, uint32_t i);
+void emu_irq_triggers_free(EmuDevice *dev);
 int emu_device_ioctl(VfioEmu *emu, EmuDevice *dev,
                      unsigned long request, void *arg);
 

@@ -109,6 +109,22 @@ void emu_device_build_config(EmuDevice *dev)
         stw_le_p(cap + PCI_PM_PMC, 3);      /* version 1.2 */
         stw_le_p(cap + PCI_PM_CTRL, PCI_PM_CTRL_NO_SOFT_RESET);
     }
+    if (cfg->msi_vectors) {
+        uint8_t *cap = c + EMU_MSI_CAP;
+
+        stw_le_p(c + PCI_STATUS, PCI_STATUS_CAP_LIST);
+        cap[PCI_CAP_LIST_ID] = PCI_CAP_ID_MSI;
+        cap[PCI_CAP_LIST_NEXT] = c[PCI_CAPABILITY_LIST];
+        c[PCI_CAPABILITY_LIST] = EMU_MSI_CAP;
+        stw_le_p(cap + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT |
+                 (ctz32(cfg->msi_vectors) << 1));
+        /* enable, multiple message enable; the address and the data */
+        stw_le_p(w + EMU_MSI_CAP + PCI_MSI_FLAGS,
+                 PCI_MSI_FLAGS_ENABLE | PCI_MSI_FLAGS_QSIZE);
+        memset(w + EMU_MSI_CAP + PCI_MSI_ADDRESS_LO, 0xff, 4);
+        memset(w + EMU_MSI_CAP + PCI_MSI_ADDRESS_HI, 0xff, 4);
+        memset(w + EMU_MSI_CAP + PCI_MSI_DATA_64, 0xff, 2);
+    }
     if (cfg->msix_entries) {
         uint8_t *cap = c + EMU_MSIX_CAP;
 
@@ -396,6 +412,8 @@ static uint32_t emu_irq_count(EmuDevice *dev, uint32_t index)
     switch (index) {
     case VFIO_PCI_INTX_IRQ_INDEX:
         return dev->cfg->intx ? 1 : 0;
+    case VFIO_PCI_MSI_IRQ_INDEX:
+        return dev->cfg->msi_vectors;
     case VFIO_PCI_MSIX_IRQ_INDEX:
         return dev->cfg->msix_entries;
     case VFIO_PCI_REQ_IRQ_INDEX:
@@ -429,55 +447,75 @@ static int emu_device_get_irq_info(EmuDevice *dev, void *arg)
     return 0;
 }
 
-void emu_msix_trigger_clear(EmuDevice *dev, uint32_t i)
+static void emu_trigger_clear(int *triggers, uint32_t i)
 {
-    if (dev->msix_triggers[i] >= 0) {
-        syscall(SYS_close, dev->msix_triggers[i]);
-        dev->msix_triggers[i] = -1;
+    if (triggers[i] >= 0) {
+        syscall(SYS_close, triggers[i]);
+        triggers[i] = -1;
     }
 }
 
+static void emu_triggers_free(int **triggers, uint32_t n)
+{
+    uint32_t i;
+
+    if (*triggers) {
+        for (i = 0; i < n; i++) {
+            emu_trigger_clear(*triggers, i);
+        }
+        g_clear_pointer(triggers, g_free);
+    }
+}
+
+void emu_irq_triggers_free(EmuDevice *dev)
+{
+    emu_triggers_free(&dev->msix_triggers, dev->cfg->msix_entries);
+    emu_triggers_free(&dev->msi_triggers, dev->cfg->msi_vectors);
+}
+
 /*
- * vfio_pci_set_msi_trigger(), vfio_msi_set_block(): eventfds become the
- * vectors' triggers (-1 clears one; count 0 with DATA_NONE disables all),
- * DATA_NONE and DATA_BOOL fire them.  Interrupts of the device itself
- * never fire.
+ * vfio_pci_set_msi_trigger(), vfio_msi_set_block() for MSI and MSI-X:
+ * eventfds become the vectors' triggers (-1 clears one) and the first
+ * enables the index; count 0 with DATA_NONE disables it; DATA_NONE and
+ * DATA_BOOL fire triggers, of an enabled index only.  Interrupts of the
+ * device itself never fire.  *@triggers holds @n vectors while enabled.
  */
-static void emu_msix_set_block(EmuDevice *dev, struct vfio_irq_set *hdr,
-                               const uint8_t *data)
+static int emu_msi_set_block(int **triggers, uint32_t n,
+                             struct vfio_irq_set *hdr, const uint8_t *data)
 {
     uint32_t type = hdr->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
     uint64_t one = 1;
     uint32_t i;
 
-    if (!dev->msix_triggers) {
-        dev->msix_triggers = g_new(int, dev->cfg->msix_entries);
-        for (i = 0; i < dev->cfg->msix_entries; i++) {
-            dev->msix_triggers[i] = -1;
-        }
+    if (*triggers && !hdr->count && type == VFIO_IRQ_SET_DATA_NONE) {
+        emu_triggers_free(triggers, n);
+        return 0;
     }
-    if (type == VFIO_IRQ_SET_DATA_NONE && !hdr->count) {
-        for (i = 0; i < dev->cfg->msix_entries; i++) {
-            emu_msix_trigger_clear(dev, i);
+    if (type == VFIO_IRQ_SET_DATA_EVENTFD && !*triggers) {
+        *triggers = g_new(int, n);
+        for (i = 0; i < n; i++) {
+            (*triggers)[i] = -1;
         }
-        return;
+    } else if (!*triggers) {
+        return -EINVAL;
     }
     for (i = hdr->start; i < hdr->start + hdr->count; i++) {
         if (type == VFIO_IRQ_SET_DATA_EVENTFD) {
             int32_t efd = ldl_he_p(data + 4 * (i - hdr->start));
 
-            emu_msix_trigger_clear(dev, i);
+            emu_trigger_clear(*triggers, i);
             if (efd >= 0) {
-                dev->msix_triggers[i] = fcntl(efd, F_DUPFD_CLOEXEC, 0);
+                (*triggers)[i] = fcntl(efd, F_DUPFD_CLOEXEC, 0);
             }
-        } else if (dev->msix_triggers[i] >= 0 &&
+        } else if ((*triggers)[i] >= 0 &&
                    (type == VFIO_IRQ_SET_DATA_NONE || data[i - hdr->start])) {
-            if (syscall(SYS_write, dev->msix_triggers[i], &one,
+            if (syscall(SYS_write, (*triggers)[i], &one,
                         sizeof(one)) != sizeof(one)) {
                 /* a full eventfd counter: the interrupt is pending anyway */
             }
         }
     }
+    return 0;
 }
 
 static int emu_device_set_irqs(EmuDevice *dev, void *arg)
@@ -519,8 +557,20 @@ static int emu_device_set_irqs(EmuDevice *dev, void *arg)
         action != VFIO_IRQ_SET_ACTION_TRIGGER) {
         return -ENOTTY;
     }
+    /*
+     * vfio_pci_set_irqs_ioctl(): MSI and MSI-X are one at a time (the
+     * kernel's irq_type), until a count of 0 disables the one in use.
+     */
+    if ((hdr.index == VFIO_PCI_MSI_IRQ_INDEX && dev->msix_triggers) ||
+        (hdr.index == VFIO_PCI_MSIX_IRQ_INDEX && dev->msi_triggers)) {
+        return -EINVAL;
+    }
     if (hdr.index == VFIO_PCI_MSIX_IRQ_INDEX) {
-        emu_msix_set_block(dev, &hdr, (uint8_t *)arg + minsz);
+        return emu_msi_set_block(&dev->msix_triggers, dev->cfg->msix_entries,
+                                 &hdr, (uint8_t *)arg + minsz);
+    } else if (hdr.index == VFIO_PCI_MSI_IRQ_INDEX) {
+        return emu_msi_set_block(&dev->msi_triggers, dev->cfg->msi_vectors,
+                                 &hdr, (uint8_t *)arg + minsz);
     }
     return 0;
 }

@@ -209,14 +209,7 @@ void vfio_emu_free(VfioEmu *emu)
         if (dev->memfd >= 0) {
             syscall(SYS_close, dev->memfd);
         }
-        if (dev->msix_triggers) {
-            int j;
-
-            for (j = 0; j < dev->cfg->msix_entries; j++) {
-                emu_msix_trigger_clear(dev, j);
-            }
-            g_free(dev->msix_triggers);
-        }
+        emu_irq_triggers_free(dev);
         g_free(dev);
     }
     g_ptr_array_unref(emu->devices);

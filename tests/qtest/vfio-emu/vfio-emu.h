@@ -122,6 +122,9 @@
  *                               work, as vfio_pci_core_mmap() allows)
  *   intx = true                 interrupt pin A (false: no INTx)
  *   reset = true                VFIO_DEVICE_FLAGS_RESET
+ *   msi_vectors = 0             an MSI capability (64-bit, no per-vector
+ *                               masking) offering that many vectors (a
+ *                               power of two up to 32); 0: no MSI
  *   pm = false                  a power management capability (D0 and
  *                               D3hot; No_Soft_Reset set).  Writing the
  *                               state to PMCSR changes the power state, and
