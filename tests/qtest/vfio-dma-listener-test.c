@@ -1659,68 +1659,58 @@ static void test_ram_outside_iova(void)
     vfio_emu_qtest_free(t);
 }
 
-/* 2 MiB IOMMU pages: the BIOS ROM (256 KiB) can never be mapped */
-static void test_ram_2m_pages(void)
+/* Hosts whose answers leave guest RAM unmappable: refused at realize */
+typedef struct Refusal {
+    const char *name;
+    const char *container;          /* the [container] keys */
+    const char *want[6];            /* what QEMU's error must hold */
+} Refusal;
+
+static const Refusal refusals[] = {
+    {
+        /* 2 MiB IOMMU pages: the BIOS ROM (256 KiB) can never be mapped */
+        "2m-pages", "iova_pgsizes = 0x40200000", {
+            "vfio 0000:01:00.0: failed to setup container for group 10",
+            "Region pc.bios: vfio_container_dma_map(",
+            "0xfffc0000, 0x40000, ", "= -22 (Invalid argument)",
+            "Guest memory 'pc.bios' at 0xfffc0000 is not aligned to the host"
+            " IOMMU's minimum page, 2 MiB: the host cannot map it for DMA.",
+        },
+    }, {
+        /* 1 GiB: not even guest RAM at 0 */
+        "1g-pages", "iova_pgsizes = 0x40000000", {
+            "vfio 0000:01:00.0: failed to setup container for group 10",
+            "Region pc.ram: vfio_container_dma_map(",
+            "= -22 (Invalid argument)",
+            "Guest memory 'pc.ram' at 0x0 is not aligned to the host IOMMU's"
+            " minimum page, 1 GiB: the host cannot map it for DMA.",
+        },
+    }, {
+        /* a host that allows no DMA mapping (DMA_AVAIL of 0) */
+        "no-dma-entries", "dma_entry_limit = 0", {
+            "vfio 0000:01:00.0: failed to setup container for group 10",
+            "Region pc.ram: vfio_container_dma_map(",
+            "= -28 (No space left on device)",
+            "The host allows no more DMA mappings: it limits them per"
+            " container (vfio_iommu_type1's dma_entry_limit module"
+            " parameter).",
+        },
+    },
+};
+
+static void test_ram_refused(gconstpointer data)
 {
+    const Refusal *r = data;
     VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
-    static const char *const want[] = {
-        "vfio 0000:01:00.0: failed to setup container for group 10",
-        "Region pc.bios: vfio_container_dma_map(",
-        "0xfffc0000, 0x40000, ", "= -22 (Invalid argument)",
-        "Guest memory 'pc.bios' at 0xfffc0000 is not aligned to the host"
-        " IOMMU's minimum page, 2 MiB: the host cannot map it for DMA.",
-        NULL
-    };
+    g_autofree char *cfg = NULL;
 
     if (!t) {
         return;
     }
-    vfio_emu_qtest_add_config(t, "[container]\niova_pgsizes = 0x40200000\n");
+    cfg = g_strdup_printf("[container]\n%s\n", r->container);
+    vfio_emu_qtest_add_config(t, cfg);
     vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
-    expect_refusal(t, NULL, want);
-    vfio_emu_qtest_free(t);
-}
-
-/* A minimum page of 1 GiB: not even guest RAM at 0 can be mapped */
-static void test_ram_1g_pages(void)
-{
-    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
-    static const char *const want[] = {
-        "vfio 0000:01:00.0: failed to setup container for group 10",
-        "Region pc.ram: vfio_container_dma_map(", "= -22 (Invalid argument)",
-        "Guest memory 'pc.ram' at 0x0 is not aligned to the host IOMMU's"
-        " minimum page, 1 GiB: the host cannot map it for DMA.",
-        NULL
-    };
-
-    if (!t) {
-        return;
-    }
-    vfio_emu_qtest_add_config(t, "[container]\niova_pgsizes = 0x40000000\n");
-    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
-    expect_refusal(t, NULL, want);
-    vfio_emu_qtest_free(t);
-}
-
-/* A host that allows no DMA mapping (DMA_AVAIL of 0): refused, saying why */
-static void test_ram_no_dma_entries(void)
-{
-    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
-    static const char *const want[] = {
-        "vfio 0000:01:00.0: failed to setup container for group 10",
-        "Region pc.ram: vfio_container_dma_map(",
-        "= -28 (No space left on device)",
-        "The host allows no more DMA mappings: it limits them per container"
-        " (vfio_iommu_type1's dma_entry_limit module parameter).",
-        NULL
-    };
-
-    if (!t) {
-        return;
-    }
-    vfio_emu_qtest_add_config(t, "[container]\ndma_entry_limit = 0\n");
-    vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000 mem64\n");
-    expect_refusal(t, NULL, want);
+    expect_refusal(t, NULL, r->want);
     vfio_emu_qtest_free(t);
 }
 
@@ -2433,10 +2423,12 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-dma-listener/ram/map-fault", test_ram_map_fault);
     qtest_add_func("/vfio-dma-listener/ram/outside-iova",
                    test_ram_outside_iova);
-    qtest_add_func("/vfio-dma-listener/ram/2m-pages", test_ram_2m_pages);
-    qtest_add_func("/vfio-dma-listener/ram/1g-pages", test_ram_1g_pages);
-    qtest_add_func("/vfio-dma-listener/ram/no-dma-entries",
-                   test_ram_no_dma_entries);
+    for (i = 0; i < ARRAY_SIZE(refusals); i++) {
+        g_autofree char *path = g_strdup_printf("/vfio-dma-listener/ram/%s",
+                                                refusals[i].name);
+
+        qtest_add_data_func(path, &refusals[i], test_ram_refused);
+    }
     qtest_add_func("/vfio-dma-listener/ram/hotplug-fault",
                    test_ram_hotplug_fault);
     qtest_add_func("/vfio-dma-listener/qmp/arguments", test_qmp_arguments);

@@ -65,6 +65,18 @@ void emu_config_fixup(EmuDevice *dev, uint8_t *config)
     stl_le_p(config + PCI_ROM_ADDRESS, v);
 }
 
+/* Capability @id at @off of config space @c, at the head of the list */
+static uint8_t *emu_cap_add(uint8_t *c, uint8_t off, uint8_t id)
+{
+    uint8_t *cap = c + off;
+
+    stw_le_p(c + PCI_STATUS, PCI_STATUS_CAP_LIST);
+    cap[PCI_CAP_LIST_ID] = id;
+    cap[PCI_CAP_LIST_NEXT] = c[PCI_CAPABILITY_LIST];
+    c[PCI_CAPABILITY_LIST] = off;
+    return cap;
+}
+
 void emu_device_build_config(EmuDevice *dev)
 {
     EmuDeviceCfg *cfg = dev->cfg;
@@ -99,23 +111,15 @@ void emu_device_build_config(EmuDevice *dev)
     c[PCI_INTERRUPT_PIN] = cfg->intx ? 1 : 0;
 
     if (cfg->pm) {
-        uint8_t *cap = c + EMU_PM_CAP;
+        uint8_t *cap = emu_cap_add(c, EMU_PM_CAP, PCI_CAP_ID_PM);
 
         /* D0 and D3hot only; the state is kept across D3hot -> D0 */
-        stw_le_p(c + PCI_STATUS, PCI_STATUS_CAP_LIST);
-        c[PCI_CAPABILITY_LIST] = EMU_PM_CAP;
-        cap[PCI_CAP_LIST_ID] = PCI_CAP_ID_PM;
-        cap[PCI_CAP_LIST_NEXT] = 0;
         stw_le_p(cap + PCI_PM_PMC, 3);      /* version 1.2 */
         stw_le_p(cap + PCI_PM_CTRL, PCI_PM_CTRL_NO_SOFT_RESET);
     }
     if (cfg->msi_vectors) {
-        uint8_t *cap = c + EMU_MSI_CAP;
+        uint8_t *cap = emu_cap_add(c, EMU_MSI_CAP, PCI_CAP_ID_MSI);
 
-        stw_le_p(c + PCI_STATUS, PCI_STATUS_CAP_LIST);
-        cap[PCI_CAP_LIST_ID] = PCI_CAP_ID_MSI;
-        cap[PCI_CAP_LIST_NEXT] = c[PCI_CAPABILITY_LIST];
-        c[PCI_CAPABILITY_LIST] = EMU_MSI_CAP;
         stw_le_p(cap + PCI_MSI_FLAGS, PCI_MSI_FLAGS_64BIT |
                  (ctz32(cfg->msi_vectors) << 1));
         /* enable, multiple message enable; the address and the data */
@@ -126,12 +130,8 @@ void emu_device_build_config(EmuDevice *dev)
         memset(w + EMU_MSI_CAP + PCI_MSI_DATA_64, 0xff, 2);
     }
     if (cfg->msix_entries) {
-        uint8_t *cap = c + EMU_MSIX_CAP;
+        uint8_t *cap = emu_cap_add(c, EMU_MSIX_CAP, PCI_CAP_ID_MSIX);
 
-        stw_le_p(c + PCI_STATUS, PCI_STATUS_CAP_LIST);
-        cap[PCI_CAP_LIST_ID] = PCI_CAP_ID_MSIX;
-        cap[PCI_CAP_LIST_NEXT] = c[PCI_CAPABILITY_LIST];
-        c[PCI_CAPABILITY_LIST] = EMU_MSIX_CAP;
         stw_le_p(cap + PCI_MSIX_FLAGS, cfg->msix_entries - 1);
         stl_le_p(cap + PCI_MSIX_TABLE,
                  cfg->msix_table_offset | cfg->msix_table_bar);
