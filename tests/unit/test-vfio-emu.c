@@ -795,9 +795,9 @@ static void test_device_info(void)
     g_assert_cmpint(errno, ==, EINVAL);
     g_free(info);
 
-    /* IRQs: INTx, no MSI, 4 MSI-X, no ERR (not PCIe), REQ */
+    /* IRQs: INTx, no MSI, 4 MSI-X, ERR (every device on 7.3), REQ */
     for (i = 0; i < VFIO_PCI_NUM_IRQS; i++) {
-        static const int count[] = { 1, 0, 4, -1, 1 };
+        static const int count[] = { 1, 0, 4, 1, 1 };
 
         irq.index = i;
         if (count[i] < 0) {
@@ -2489,6 +2489,51 @@ static void test_msix_trigger(void)
     teardown(&f);
 }
 
+/* The error IRQ: every device has one on 7.3, only PCI Express on 6.12 */
+static void test_err_irq_versions(void)
+{
+    int k;
+
+    for (k = 0; k < 2; k++) {
+        g_autofree char *cfg = g_strconcat(base_config, "[container]\n",
+                                           k ? "kernel = 6.12\n" : "", NULL);
+        struct vfio_irq_info info = {
+            .argsz = sizeof(info), .index = VFIO_PCI_ERR_IRQ_INDEX,
+        };
+        struct {
+            struct vfio_irq_set hdr;
+            int32_t fd;
+        } set = {
+            .hdr = {
+                .argsz = sizeof(set),
+                .flags = VFIO_IRQ_SET_DATA_EVENTFD |
+                         VFIO_IRQ_SET_ACTION_TRIGGER,
+                .index = VFIO_PCI_ERR_IRQ_INDEX,
+                .count = 1,
+            },
+            .fd = -1,
+        };
+        Fixture f = { 0 };
+        int ret;
+
+        setup(&f, cfg);
+        ret = vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_GET_IRQ_INFO,
+                             &info);
+        if (k) {
+            g_assert_cmpint(ret, ==, -1);
+            g_assert_cmpint(errno, ==, EINVAL);
+        } else {
+            g_assert_cmpint(ret, ==, 0);
+            g_assert_cmpint(info.count, ==, 1);
+            g_assert_cmphex(info.flags, ==,
+                            VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE);
+        }
+        g_assert_cmpint(vfio_emu_ioctl(f.emu, f.device, VFIO_DEVICE_SET_IRQS,
+                                       &set), ==, k ? -1 : 0);
+        teardown(&f);
+    }
+}
+
 /*
  * MSI: the capability offers msi_vectors (the kernel's
  * vfio_pci_get_irq_count() reads it from there), its vectors are
@@ -2626,6 +2671,8 @@ int main(int argc, char **argv)
     g_test_add_func("/vfio-emu/kernel/iommufd-area", test_iommufd_area);
     g_test_add_func("/vfio-emu/kernel/msix-trigger", test_msix_trigger);
     g_test_add_func("/vfio-emu/kernel/msi-trigger", test_msi_trigger);
+    g_test_add_func("/vfio-emu/kernel/err-irq-versions",
+                    test_err_irq_versions);
 
     return g_test_run();
 }

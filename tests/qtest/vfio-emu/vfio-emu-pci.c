@@ -407,9 +407,15 @@ static int emu_device_get_region_info(VfioEmu *emu, EmuDevice *dev,
     return 0;
 }
 
-static uint32_t emu_irq_count(EmuDevice *dev, uint32_t index)
+/*
+ * vfio_pci_get_irq_count().  The error IRQ: 7.3 has one for every device;
+ * 6.12 only for PCI Express ones, which the emulation has none of.
+ */
+static uint32_t emu_irq_count(VfioEmu *emu, EmuDevice *dev, uint32_t index)
 {
     switch (index) {
+    case VFIO_PCI_ERR_IRQ_INDEX:
+        return emu->cfg->kernel >= EMU_KERNEL_7_3 ? 1 : 0;
     case VFIO_PCI_INTX_IRQ_INDEX:
         return dev->cfg->intx ? 1 : 0;
     case VFIO_PCI_MSI_IRQ_INDEX:
@@ -423,7 +429,7 @@ static uint32_t emu_irq_count(EmuDevice *dev, uint32_t index)
     }
 }
 
-static int emu_device_get_irq_info(EmuDevice *dev, void *arg)
+static int emu_device_get_irq_info(VfioEmu *emu, EmuDevice *dev, void *arg)
 {
     struct vfio_irq_info info;
     size_t minsz = offsetofend(struct vfio_irq_info, count);
@@ -432,12 +438,13 @@ static int emu_device_get_irq_info(EmuDevice *dev, void *arg)
     if (info.argsz < minsz || info.index >= VFIO_PCI_NUM_IRQS) {
         return -EINVAL;
     }
-    /* The error IRQ is for PCI Express devices only */
-    if (info.index == VFIO_PCI_ERR_IRQ_INDEX) {
+    /* The error IRQ: for PCI Express devices only, before 7.3 */
+    if (info.index == VFIO_PCI_ERR_IRQ_INDEX &&
+        !emu_irq_count(emu, dev, info.index)) {
         return -EINVAL;
     }
     info.flags = VFIO_IRQ_INFO_EVENTFD;
-    info.count = emu_irq_count(dev, info.index);
+    info.count = emu_irq_count(emu, dev, info.index);
     if (info.index == VFIO_PCI_INTX_IRQ_INDEX) {
         info.flags |= VFIO_IRQ_INFO_MASKABLE | VFIO_IRQ_INFO_AUTOMASKED;
     } else if (info.index != VFIO_PCI_MSIX_IRQ_INDEX) {
@@ -518,7 +525,7 @@ static int emu_msi_set_block(int **triggers, uint32_t n,
     return 0;
 }
 
-static int emu_device_set_irqs(EmuDevice *dev, void *arg)
+static int emu_device_set_irqs(VfioEmu *emu, EmuDevice *dev, void *arg)
 {
     struct vfio_irq_set hdr;
     size_t minsz = offsetofend(struct vfio_irq_set, count);
@@ -532,7 +539,7 @@ static int emu_device_set_irqs(EmuDevice *dev, void *arg)
                       VFIO_IRQ_SET_ACTION_TYPE_MASK)) {
         return -EINVAL;
     }
-    max = emu_irq_count(dev, hdr.index);
+    max = emu_irq_count(emu, dev, hdr.index);
     if (hdr.start >= max || hdr.start + hdr.count > max) {
         return -EINVAL;
     }
@@ -584,9 +591,9 @@ int emu_device_ioctl(VfioEmu *emu, EmuDevice *dev,
     case VFIO_DEVICE_GET_REGION_INFO:
         return emu_device_get_region_info(emu, dev, arg);
     case VFIO_DEVICE_GET_IRQ_INFO:
-        return emu_device_get_irq_info(dev, arg);
+        return emu_device_get_irq_info(emu, dev, arg);
     case VFIO_DEVICE_SET_IRQS:
-        return emu_device_set_irqs(dev, arg);
+        return emu_device_set_irqs(emu, dev, arg);
     case VFIO_DEVICE_RESET:
         return emu_device_reset(dev);
     case VFIO_DEVICE_BIND_IOMMUFD:
