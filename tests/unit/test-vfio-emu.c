@@ -1955,6 +1955,94 @@ static void test_map_decode_off(void)
     teardown(&f);
 }
 
+/*
+ * [container] check_mappings: BAR0 (16K, 64-bit, the MSI-X table at
+ * 0x2000) at 0xe0000000, decoding on, its first 8K mapped where it
+ * belongs; then @how spoils it, and the next config access (or the MAP,
+ * or the UNMAP) aborts with the reason.
+ */
+typedef enum CheckCase {
+    CHECK_OK,
+    CHECK_WRONG_IOVA,
+    CHECK_MOVED,
+    CHECK_DECODE_OFF,
+    CHECK_MSIX_TABLE,
+    CHECK_PAST_BAR,
+    CHECK_UNMAP_HOLE,
+} CheckCase;
+
+static const char *check_stderr[] = {
+    [CHECK_WRONG_IOVA] = "*bar0+0x0 is mapped at 0xe0100000, but bar0 is "
+                         "at 0xe0000000: it belongs at 0xe0000000*",
+    [CHECK_MOVED] = "*bar0+0x0 is mapped at 0xe0000000, but bar0 is at "
+                    "0xe0200000*",
+    [CHECK_DECODE_OFF] = "*is mapped while " DEV " does not decode memory*",
+    [CHECK_MSIX_TABLE] = "*the mapping covers the MSI-X table (bar0+0x2000*",
+    [CHECK_PAST_BAR] = "*the mapping ends past bar0*",
+    [CHECK_UNMAP_HOLE] = "*UNMAP_DMA unmapped only 0x2000 bytes*",
+};
+
+static void check_mappings_case(CheckCase how)
+{
+    g_autofree char *config = g_strconcat("[container]\n"
+                                          "check_mappings = true\n",
+                                          base_config, NULL);
+    Fixture f = { 0 };
+    uint64_t unmapped;
+    void *bar;
+
+    setup(&f, config);
+    cfg_write32(&f, PCI_BASE_ADDRESS_0, 0xe0000000);
+    cfg_write32(&f, PCI_BASE_ADDRESS_1, 0);
+    bar = vfio_emu_mmap(f.emu, NULL, 0x4000, PROT_READ | PROT_WRITE,
+                        MAP_SHARED, f.device, 0);
+    g_assert(bar != MAP_FAILED);
+    switch (how) {
+    case CHECK_WRONG_IOVA:
+        map_rw(&f, 0xe0100000, 0x2000, (uintptr_t)bar);
+        break;
+    case CHECK_MSIX_TABLE:
+        map_rw(&f, 0xe0000000, 0x4000, (uintptr_t)bar);
+        break;
+    case CHECK_PAST_BAR:
+        map_rw(&f, 0xe0003000, 0x2000, (uintptr_t)bar + 0x3000);
+        break;
+    default:
+        g_assert_cmpint(map_rw(&f, 0xe0000000, 0x2000, (uintptr_t)bar), ==,
+                        0);
+        break;
+    }
+    /* a write is checked before it changes the config space */
+    if (how == CHECK_MOVED) {
+        cfg_write32(&f, PCI_BASE_ADDRESS_0, 0xe0200000);
+    } else if (how == CHECK_DECODE_OFF) {
+        set_command(&f, PCI_COMMAND_IO);
+    } else if (how == CHECK_UNMAP_HOLE) {
+        do_unmap(&f, 0xe0000000, 0x4000, 0, &unmapped);
+    }
+    cfg_read32(&f, PCI_COMMAND);
+    g_assert_cmpint(do_unmap(&f, 0xe0000000, 0x2000, 0, &unmapped), ==, 0);
+    g_assert_cmphex(unmapped, ==, 0x2000);
+    teardown(&f);
+}
+
+static void test_check_mappings(gconstpointer data)
+{
+    CheckCase how = GPOINTER_TO_INT(data);
+
+    if (g_test_subprocess()) {
+        check_mappings_case(how);
+        return;
+    }
+    g_test_trap_subprocess(NULL, 0, 0);
+    if (how == CHECK_OK) {
+        g_test_trap_assert_passed();
+        return;
+    }
+    g_test_trap_assert_failed();
+    g_test_trap_assert_stderr(check_stderr[how]);
+}
+
 /* Write PMCSR's power state; return what PMCSR reads back */
 static uint8_t set_power(Fixture *f, uint8_t state)
 {
@@ -2658,6 +2746,25 @@ int main(int argc, char **argv)
     g_test_add_func("/vfio-emu/iommufd/unmap", test_iommufd_unmap);
     g_test_add_func("/vfio-emu/iommufd/teardown", test_iommufd_teardown);
     g_test_add_func("/vfio-emu/kernel/map-decode-off", test_map_decode_off);
+    g_test_add_data_func("/vfio-emu/check-mappings/ok",
+                         GINT_TO_POINTER(CHECK_OK), test_check_mappings);
+    g_test_add_data_func("/vfio-emu/check-mappings/wrong-iova",
+                         GINT_TO_POINTER(CHECK_WRONG_IOVA),
+                         test_check_mappings);
+    g_test_add_data_func("/vfio-emu/check-mappings/moved",
+                         GINT_TO_POINTER(CHECK_MOVED), test_check_mappings);
+    g_test_add_data_func("/vfio-emu/check-mappings/decode-off",
+                         GINT_TO_POINTER(CHECK_DECODE_OFF),
+                         test_check_mappings);
+    g_test_add_data_func("/vfio-emu/check-mappings/msix-table",
+                         GINT_TO_POINTER(CHECK_MSIX_TABLE),
+                         test_check_mappings);
+    g_test_add_data_func("/vfio-emu/check-mappings/past-bar",
+                         GINT_TO_POINTER(CHECK_PAST_BAR),
+                         test_check_mappings);
+    g_test_add_data_func("/vfio-emu/check-mappings/unmap-hole",
+                         GINT_TO_POINTER(CHECK_UNMAP_HOLE),
+                         test_check_mappings);
     g_test_add_func("/vfio-emu/kernel/map-d3hot", test_map_d3hot);
     g_test_add_func("/vfio-emu/kernel/map-readonly-vaddr",
                     test_map_readonly_vaddr);

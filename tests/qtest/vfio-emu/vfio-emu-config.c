@@ -394,6 +394,7 @@ static const EmuKey emu_container_keys[] = {
     { "kernel", emu_key_kernel },
     { "host_page", emu_key_host_page },
     { "malformed_info", emu_key_malformed_info },
+    { "check_mappings", emu_key_bool, offsetof(EmuConfig, check_mappings) },
 };
 
 /* [device NAME] */

@@ -111,6 +111,7 @@ typedef struct EmuConfig {
     EmuKernel kernel;
     uint64_t host_page;         /* 0: the real page size */
     EmuMalformed malformed_info;
+    bool check_mappings;        /* abort() when a BAR mapping is wrong */
     GPtrArray *devices;         /* EmuDeviceCfg */
     GPtrArray *faults;          /* EmuFault */
 } EmuConfig;
@@ -297,6 +298,7 @@ bool emu_vaddr_pin_ok(VfioEmu *emu, uint64_t vaddr, uint64_t size,
                       bool write);
 int emu_container_ioctl(VfioEmu *emu, EmuContainer *c,
                         unsigned long request, void *arg);
+void emu_check_mappings(VfioEmu *emu);
 
 /* vfio-emu-group.c */
 void emu_group_unset(VfioEmu *emu, EmuGroup *g);

@@ -450,6 +450,136 @@ static int emu_do_map(VfioEmu *emu, EmuContainer *c,
     return 0;
 }
 
+/*
+ * [container] check_mappings, an oracle for fuzzing QEMU: a mapping of BAR
+ * memory must be where the device's config space puts that memory (the
+ * BAR's address plus the offset in the BAR), inside the BAR (a sub-page
+ * BAR may be mapped as a whole page), clear of the MSI-X table and PBA,
+ * whose pages QEMU traps, and only while the device decodes memory.  No
+ * kernel checks this: a violation aborts the process, with the reason.
+ */
+static G_NORETURN G_GNUC_PRINTF(4, 5)
+void emu_check_fail(int container, uint64_t iova, uint64_t size,
+                    const char *fmt, ...)
+{
+    g_autofree char *why = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    why = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "vfio-emu: check_mappings: container=%d iova=0x%"
+            PRIx64 " size=0x%" PRIx64 ": %s\n", container, iova, size, why);
+    abort();
+}
+
+static bool emu_overlaps(uint64_t a, uint64_t alen, uint64_t b,
+                         uint64_t blen)
+{
+    return a < b + blen && b < a + alen;
+}
+
+static void emu_check_dma(VfioEmu *emu, int container, uint64_t iova,
+                          uint64_t size, const char *backing)
+{
+    const char *sep = g_strrstr(backing, ":bar");
+    g_autofree char *name = NULL;
+    uint8_t config[EMU_CONFIG_SIZE];
+    EmuDeviceCfg *cfg;
+    EmuDevice *dev = NULL;
+    uint64_t off, addr, bar_size, table, pba;
+    int bar;
+    guint i;
+
+    if (!sep) {
+        return;                 /* guest RAM */
+    }
+    /* "DEVICE:barN+0xOFFSET", as vfio_emu_describe_vaddr() writes it */
+    name = g_strndup(backing, sep - backing);
+    bar = sep[4] - '0';
+    for (i = 0; i < emu->devices->len; i++) {
+        EmuDevice *d = g_ptr_array_index(emu->devices, i);
+
+        if (!strcmp(d->cfg->name, name)) {
+            dev = d;
+        }
+    }
+    if (!dev || bar < 0 || bar >= EMU_NUM_BARS ||
+        !g_str_has_prefix(sep + 5, "+0x") ||
+        !emu_parse_hex(sep + 8, '\0', &off)) {
+        emu_check_fail(container, iova, size, "unknown backing %s", backing);
+    }
+    cfg = dev->cfg;
+    if (emu_raw_pread(dev->memfd, config, sizeof(config),
+                      VFIO_EMU_REGION_OFFSET(EMU_CONFIG_INDEX)) !=
+        sizeof(config)) {
+        emu_check_fail(container, iova, size, "cannot read the config space "
+                       "of %s", name);
+    }
+    /* (ldl_le_p() returns an int) */
+    addr = (uint32_t)ldl_le_p(config + PCI_BASE_ADDRESS_0 + 4 * bar) &
+           (uint32_t)PCI_BASE_ADDRESS_MEM_MASK;
+    if (cfg->bar[bar].mem64) {
+        addr |= (uint64_t)(uint32_t)ldl_le_p(config + PCI_BASE_ADDRESS_0 +
+                                             4 * (bar + 1)) << 32;
+    }
+    if (!emu_device_memory_enabled(dev)) {
+        emu_check_fail(container, iova, size, "%s is mapped while %s does "
+                       "not decode memory (command 0x%x)", backing, name,
+                       lduw_le_p(config + PCI_COMMAND));
+    }
+    bar_size = MAX(cfg->bar[bar].size, emu->page_size);
+    if (off + size > bar_size) {
+        emu_check_fail(container, iova, size, "%s: the mapping ends past "
+                       "bar%d (0x%" PRIx64 " bytes)", backing, bar,
+                       cfg->bar[bar].size);
+    }
+    if (iova != addr + off) {
+        emu_check_fail(container, iova, size, "%s is mapped at 0x%" PRIx64
+                       ", but bar%d is at 0x%" PRIx64 ": it belongs at 0x%"
+                       PRIx64, backing, iova, bar, addr, addr + off);
+    }
+    table = (uint64_t)cfg->msix_entries * PCI_MSIX_ENTRY_SIZE;
+    pba = DIV_ROUND_UP(cfg->msix_entries, 64) * 8;
+    if (table && cfg->msix_table_bar == bar &&
+        emu_overlaps(off, size, cfg->msix_table_offset, table)) {
+        emu_check_fail(container, iova, size, "%s: the mapping covers the "
+                       "MSI-X table (bar%d+0x%x, 0x%" PRIx64 " bytes)",
+                       backing, bar, cfg->msix_table_offset, table);
+    }
+    if (table && cfg->msix_pba_bar == bar &&
+        emu_overlaps(off, size, cfg->msix_pba_offset, pba)) {
+        emu_check_fail(container, iova, size, "%s: the mapping covers the "
+                       "MSI-X PBA (bar%d+0x%x, 0x%" PRIx64 " bytes)",
+                       backing, bar, cfg->msix_pba_offset, pba);
+    }
+}
+
+/*
+ * Every mapping of every container, against the config spaces as they are
+ * now: called before a config space access changes anything, when QEMU
+ * has finished with the previous one.
+ */
+void emu_check_mappings(VfioEmu *emu)
+{
+    guint i, j;
+
+    if (!emu->cfg->check_mappings) {
+        return;
+    }
+    for (i = 0; i < emu->containers->len; i++) {
+        EmuContainer *c = g_ptr_array_index(emu->containers, i);
+
+        for (j = 0; j < c->dmas->len; j++) {
+            EmuDma *d = &g_array_index(c->dmas, EmuDma, j);
+
+            if (!d->vaddr_invalid) {
+                emu_check_dma(emu, c->id, d->iova, d->size, d->backing);
+            }
+        }
+    }
+}
+
 static int emu_map_dma(VfioEmu *emu, EmuContainer *c, void *arg)
 {
     struct vfio_iommu_type1_dma_map map;
@@ -470,6 +600,11 @@ static int emu_map_dma(VfioEmu *emu, EmuContainer *c, void *arg)
     } else {
         injected = emu_check_faults(emu, EMU_FAULT_MAP, map.iova, map.size,
                                     backings);
+        if (emu->cfg->check_mappings && !injected &&
+            !(map.flags & VFIO_DMA_MAP_FLAG_VADDR)) {
+            /* asked for: the config space already says where it goes */
+            emu_check_dma(emu, c->id, map.iova, map.size, backing);
+        }
         ret = injected ? -injected : emu_do_map(emu, c, &map, backing);
     }
 
@@ -623,6 +758,14 @@ static int emu_unmap_dma(VfioEmu *emu, EmuContainer *c, void *arg)
             ret, unmapped, injected ? " injected=1" : "");
     if (ret) {
         return ret;
+    }
+    if (emu->cfg->check_mappings && c->iommu_type == VFIO_TYPE1v2_IOMMU &&
+        !(unmap.flags & (VFIO_DMA_UNMAP_FLAG_ALL |
+                         VFIO_DMA_UNMAP_FLAG_VADDR)) &&
+        unmapped != unmap.size) {
+        emu_check_fail(c->id, unmap.iova, unmap.size, "UNMAP_DMA unmapped "
+                       "only 0x%" PRIx64 " bytes: the rest was never mapped",
+                       unmapped);
     }
     if (unmapped) {
         emu_write_mappings(emu);

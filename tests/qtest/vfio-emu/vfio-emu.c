@@ -453,6 +453,9 @@ ssize_t vfio_emu_pread(VfioEmu *emu, int fd, void *buf, size_t count,
     if (n < 0) {
         return emu_set_errno(n);
     }
+    if (index == EMU_CONFIG_INDEX) {
+        emu_check_mappings(emu);
+    }
     return emu_raw_pread(fd, buf, n, offset);
 }
 
@@ -483,6 +486,7 @@ ssize_t vfio_emu_pwrite(VfioEmu *emu, int fd, const void *buf, size_t count,
     }
 
     /* Config space: keep what is writable, then virtualize the BARs */
+    emu_check_mappings(emu);
     pos = offset & EMU_REGION_MASK;
     if (emu_raw_pread(fd, config, sizeof(config),
                       VFIO_EMU_REGION_OFFSET(EMU_CONFIG_INDEX)) !=

@@ -93,6 +93,21 @@
  *                               QEMU does not notice: it only aligns to
  *                               the page size (as on an aarch64 or POWER
  *                               host with 64 KiB pages).
+ *   check_mappings = false      true: an oracle for fuzzing QEMU (no
+ *                               kernel does this).  Print why on stderr
+ *                               and abort() when a type1 mapping of BAR
+ *                               memory is not where the device's config
+ *                               space puts it: at an IOVA other than the
+ *                               BAR's address plus its offset in the BAR,
+ *                               past the BAR (a sub-page BAR may be mapped
+ *                               as a page), over the MSI-X table or PBA,
+ *                               or while the device does not decode
+ *                               memory.  Every mapping is checked at each
+ *                               read or write of a config space (before a
+ *                               write changes it, when QEMU is done with
+ *                               the last one), a new one at its MAP_DMA.
+ *                               Also when a type1v2 UNMAP_DMA unmaps less
+ *                               than the range it names (never mapped).
  *   VFIO_IOMMU_GET_INFO always reports the migration (dirty tracking) and
  *   DMA-avail capabilities, then the IOVA ranges, each padded to 8 bytes,
  *   and copies min(argsz, sizeof(info)) bytes of the struct.
