@@ -466,7 +466,6 @@ static char *vfio_dma_cause_str(VFIODMAContainer *bcontainer,
 static void vfio_dma_warn(VFIODMAContainer *bcontainer,
                           VFIODMAReport *report)
 {
-    g_autofree char *granule = size_to_str(report->granule);
     g_autofree char *iommu = size_to_str(bcontainer->pgsizes &
                                          -bcontainer->pgsizes);
     g_autofree char *host = size_to_str(qemu_real_host_page_size());
