@@ -634,12 +634,15 @@ static void vfio_dma_explain_ram(VFIODMAContainer *bcontainer,
     }
 }
 
+/* @unmapped gets the number of bytes the host says it unmapped */
 static inline QEMU_ALWAYS_INLINE
-int vfio_dma_unmap_entry(VFIODMAContainer *bcontainer, VFIODMAEntry *entry)
+int vfio_dma_unmap_entry(VFIODMAContainer *bcontainer, VFIODMAEntry *entry,
+                         uint64_t *unmapped)
 {
     return vfio_dma_container_unmap(bcontainer,
                                     vfio_dma_entry_interior_first(entry),
-                                    vfio_dma_entry_interior_last(entry));
+                                    vfio_dma_entry_interior_last(entry),
+                                    unmapped);
 }
 
 /*
@@ -648,7 +651,8 @@ int vfio_dma_unmap_entry(VFIODMAContainer *bcontainer, VFIODMAEntry *entry)
  * host address and access) is taken over as is, and any other that
  * overlaps it is unmapped first, so that the map does not fail with
  * EEXIST.  Returns 1 if a range was taken over, 0 if [@first, @last] is
- * to be mapped, or the negative errno of an unmap that failed again.
+ * to be mapped, or the negative errno of an unmap that failed again
+ * (-EEXIST if the host unmapped less than all of the range).
  */
 static int vfio_dma_clear_stale(VFIODMAContainer *bcontainer,
                                 uint64_t first, uint64_t last, void *vaddr,
@@ -657,6 +661,7 @@ static int vfio_dma_clear_stale(VFIODMAContainer *bcontainer,
     VFIODMARecord *record = bcontainer->dma_record;
     VFIODMAReports *reports = bcontainer->dma_reports;
     VFIODMAEntry *entry, *next;
+    uint64_t unmapped;
     int adopted = 0;
     int ret;
 
@@ -677,9 +682,18 @@ static int vfio_dma_clear_stale(VFIODMAContainer *bcontainer,
         }
         trace_vfio_dma_unmap(entry->name, vfio_dma_entry_first(entry),
                              vfio_dma_entry_last(entry));
-        ret = vfio_dma_unmap_entry(bcontainer, entry);
+        ret = vfio_dma_unmap_entry(bcontainer, entry, &unmapped);
         if (ret) {
             return ret;
+        }
+        /* Less than all of it: the host may still hold the rest */
+        if (vfio_dma_entry_last(entry) - vfio_dma_entry_first(entry) !=
+            UINT64_MAX &&
+            unmapped <= vfio_dma_entry_last(entry) -
+                        vfio_dma_entry_first(entry)) {
+            trace_vfio_dma_unmap_size(vfio_dma_entry_first(entry),
+                                      vfio_dma_entry_last(entry), unmapped);
+            return -EEXIST;
         }
         vfio_dma_record_remove(record, entry);
         reports->nr_stale--;
@@ -988,11 +1002,12 @@ bool vfio_dma_map_section(VFIODMAContainer *bcontainer,
 }
 
 /*
- * The IOMMU still holds what @entry mapped: keep that, detached from its
- * section, until it is mapped again or the container goes away
+ * The IOMMU may still hold what @entry mapped: keep that, detached from
+ * its section, until it is mapped again or the container goes away.
+ * Returns the entry that stays.
  */
-static void vfio_dma_keep_stale(VFIODMAContainer *bcontainer,
-                                VFIODMAEntry *entry, int ret)
+static VFIODMAEntry *vfio_dma_keep_stale(VFIODMAContainer *bcontainer,
+                                         VFIODMAEntry *entry)
 {
     VFIODMARecord *record = bcontainer->dma_record;
     g_autofree char *name = vfio_dma_describe(entry->section.mr);
@@ -1013,12 +1028,52 @@ static void vfio_dma_keep_stale(VFIODMAContainer *bcontainer,
     entry->name = g_steal_pointer(&name);
     entry->section.mr = NULL;
     bcontainer->dma_reports->nr_stale++;
-    error_report("vfio: failed to unmap guest-physical 0x%" PRIx64
-                 "-0x%" PRIx64 " (%s) from the host IOMMU: %s; the"
-                 " IOMMU keeps it until the range is mapped again or"
-                 " the container goes away",
-                 vfio_dma_entry_first(entry), vfio_dma_entry_last(entry),
-                 entry->name, strerror(-ret));
+    return entry;
+}
+
+/*
+ * The host unmapped @unmapped bytes where @entry's mapped interior was
+ * unmapped; a caller that unmaps exactly what one map created gets the
+ * size of that map back.  Otherwise report the difference: with less,
+ * keep the range as possibly mapped, since the host's word is all QEMU
+ * has; with more, the host removed mappings that QEMU still counts on.
+ */
+static void vfio_dma_check_unmapped(VFIODMAContainer *bcontainer,
+                                    VFIODMAEntry *entry, uint64_t unmapped)
+{
+    uint64_t first = vfio_dma_entry_interior_first(entry);
+    uint64_t last = vfio_dma_entry_interior_last(entry);
+    uint64_t size = last - first + 1;
+    g_autofree char *name = NULL;
+    Error *err = NULL;
+
+    /* The whole 64-bit space (size 0) has no size to compare */
+    if (unmapped == size || !size) {
+        vfio_dma_record_remove(bcontainer->dma_record, entry);
+        return;
+    }
+    trace_vfio_dma_unmap_size(first, last, unmapped);
+    if (unmapped < size) {
+        entry = vfio_dma_keep_stale(bcontainer, entry);
+        error_setg(&err, "vfio: the host IOMMU unmapped only 0x%" PRIx64
+                   " of the 0x%" PRIx64 " bytes mapped at guest-physical"
+                   " 0x%" PRIx64 "-0x%" PRIx64 " (%s); QEMU counts the"
+                   " range as still mapped until it is mapped again or the"
+                   " container goes away",
+                   unmapped, size, first, last, entry->name);
+    } else {
+        name = vfio_dma_describe(entry->section.mr);
+        vfio_dma_record_remove(bcontainer->dma_record, entry);
+        error_setg(&err, "vfio: the host IOMMU unmapped 0x%" PRIx64
+                   " bytes where QEMU unmapped the 0x%" PRIx64 " bytes"
+                   " at guest-physical 0x%" PRIx64 "-0x%" PRIx64 " (%s):"
+                   " mappings next to that range may be gone, and DMA"
+                   " to them fails", unmapped, size, first, last, name);
+    }
+    error_append_hint(&err, "The host's DMA mappings are not what QEMU"
+                      " mapped: a bug of the host kernel or of QEMU."
+                      " 'info vfio-dma' shows what QEMU mapped.\n");
+    error_report_err(err);
 }
 
 /* Unmap what @entry of @section mapped, and forget it; true if it had */
@@ -1026,6 +1081,7 @@ static inline QEMU_ALWAYS_INLINE
 bool vfio_dma_unmap_one(VFIODMAContainer *bcontainer,
                         MemoryRegionSection *section, VFIODMAEntry *entry)
 {
+    uint64_t unmapped = 0;
     int ret;
 
     if (entry->state != VFIO_DMA_MAPPING_STATE_MAPPED) {
@@ -1037,11 +1093,17 @@ bool vfio_dma_unmap_one(VFIODMAContainer *bcontainer,
                              vfio_dma_entry_interior_first(entry),
                              vfio_dma_entry_interior_last(entry));
     }
-    ret = vfio_dma_unmap_entry(bcontainer, entry);
+    ret = vfio_dma_unmap_entry(bcontainer, entry, &unmapped);
     if (ret) {
-        vfio_dma_keep_stale(bcontainer, entry, ret);
+        entry = vfio_dma_keep_stale(bcontainer, entry);
+        error_report("vfio: failed to unmap guest-physical 0x%" PRIx64
+                     "-0x%" PRIx64 " (%s) from the host IOMMU: %s; the"
+                     " IOMMU keeps it until the range is mapped again or"
+                     " the container goes away",
+                     vfio_dma_entry_first(entry), vfio_dma_entry_last(entry),
+                     entry->name, strerror(-ret));
     } else {
-        vfio_dma_record_remove(bcontainer->dma_record, entry);
+        vfio_dma_check_unmapped(bcontainer, entry, unmapped);
     }
     return true;
 }

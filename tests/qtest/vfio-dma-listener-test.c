@@ -196,6 +196,14 @@ typedef struct Scenario {
 #define REPLUG(d)           { STEP_REPLUG, d }
 #define MAP_FAULT(d, b, e)  { STEP_MAP_FAULT, d, b, e }
 #define UNMAP_FAULT(d, b, e) { STEP_UNMAP_FAULT, d, b, e }
+
+/*
+ * UNMAP_FAULT arguments beyond the errnos: UNMAPs that succeed with a
+ * wrong answer (vfio-emu's "unmapped" fault key)
+ */
+#define UNMAPPED_NONE       0x10000     /* unmaps nothing, says 0 */
+#define UNMAPPED_MORE       0x10001     /* unmaps it, says UNMAPPED_SAYS */
+#define UNMAPPED_SAYS       (1ULL << 44)
 #define POWER(d, state)     { STEP_POWER, d, 0, state }
 
 #define LIFE(d, b, by)      { STEP_LIFE, d, b, by }
@@ -388,6 +396,23 @@ static const Scenario scenarios[] = {
             MAP_FAULT(0, 0, 0), DECODE(0, 1), UNMAP_FAULT(0, 0, 1001),
             DECODE(0, 0), UNMAP_FAULT(0, 0, 0), DECODE(0, 1), DECODE(0, 0),
             DECODE(0, 1), UNPLUG(0),
+        },
+    }, {
+        /*
+         * UNMAPs that succeed but report another size than asked.  Said
+         * to have unmapped nothing, a range counts as still mapped (the
+         * same map again takes it over) until the container goes.  Said
+         * to have unmapped more, the range goes, and QEMU says what else
+         * may be gone.
+         */
+        .name = "4k/unmap-size", .min_page = 4 * KiB,
+        .ndevs = 1, .dev = { &connectx },
+        .steps = {
+            PROGRAM(0), DECODE(0, 1), UNMAP_FAULT(0, 0, UNMAPPED_NONE),
+            DECODE(0, 0), DECODE(0, 1), DECODE(0, 0), UNMAP_FAULT(0, 0, 0),
+            MOVE(0, 0, 32 * MiB), DECODE(0, 1),
+            UNMAP_FAULT(0, 0, UNMAPPED_MORE), DECODE(0, 0),
+            UNMAP_FAULT(0, 0, 0), DECODE(0, 1), UNPLUG(0),
         },
     }, {
         /* Guest RAM takes 5 entries, BAR 0 gets 1 of its 2 */
@@ -664,7 +689,9 @@ static bool take_stale(Ctx *c, int dev, int bar, Piece *p)
         if (s->first == p->first && s->last == p->last && s->dev == dev &&
             s->bar == bar && s->bar_off == p->first - d->bar_addr[bar]) {
             p->adopted = true;
-        } else if (c->unmap_fault[s->dev][s->bar]) {
+        } else if (c->unmap_fault[s->dev][s->bar] &&
+                   c->unmap_fault[s->dev][s->bar] != UNMAPPED_MORE) {
+            /* failed, or said to have unmapped nothing: it stays */
             return false;
         } else {
             c->entries--;
@@ -825,11 +852,17 @@ static void bars_added(Ctx *c, int dev, int only_bar)
     }
 }
 
+/* What QEMU adds to a report of an UNMAP that unmapped another size */
+static const char unmap_size_hint[] =
+    "The host's DMA mappings are not what QEMU mapped: a bug of the host"
+    " kernel or of QEMU. 'info vfio-dma' shows what QEMU mapped.";
+
 /* A BAR disappears: its mapped pieces are unmapped, or leak */
 static void bar_removed(Ctx *c, int dev, int bar)
 {
     VfioEmuQDev *d = &c->t->devs[dev];
     GArray *pieces = c->pieces[dev][bar];
+    int fault = c->unmap_fault[dev][bar];
     int i;
 
     for (i = 0; i < pieces->len; i++) {
@@ -838,8 +871,18 @@ static void bar_removed(Ctx *c, int dev, int bar)
         if (p->state != P_MAPPED) {
             continue;
         }
-        if (!c->unmap_fault[dev][bar]) {
+        if (!fault || fault == UNMAPPED_MORE) {
             c->entries--;
+            if (fault) {
+                g_ptr_array_add(c->want_err, g_strdup_printf(
+                    "vfio: the host IOMMU unmapped 0x%llx bytes where QEMU"
+                    " unmapped the 0x%" PRIx64 " bytes at guest-physical"
+                    " 0x%" PRIx64 "-0x%" PRIx64 " (vfio-pci '%s' (%s) BAR"
+                    " %d): mappings next to that range may be gone, and DMA"
+                    " to them fails\n%s", UNMAPPED_SAYS,
+                    p->last - p->first + 1, p->first, p->last, d->id,
+                    d->name, bar, unmap_size_hint));
+            }
             continue;
         }
         p->dev = dev;
@@ -847,12 +890,22 @@ static void bar_removed(Ctx *c, int dev, int bar)
         p->bar_off = p->first - d->bar_addr[bar];
         g_array_append_val(c->stale, *p);
         vfio_emu_qtest_expect_stale(c->t, p->first, p->last - p->first + 1);
+        if (fault == UNMAPPED_NONE) {
+            g_ptr_array_add(c->want_err, g_strdup_printf(
+                "vfio: the host IOMMU unmapped only 0x0 of the 0x%" PRIx64
+                " bytes mapped at guest-physical 0x%" PRIx64 "-0x%" PRIx64
+                " (vfio-pci '%s' (%s) BAR %d); QEMU counts the range as"
+                " still mapped until it is mapped again or the container"
+                " goes away\n%s", p->last - p->first + 1, p->first, p->last,
+                d->id, d->name, bar, unmap_size_hint));
+            continue;
+        }
         g_ptr_array_add(c->want_err, g_strdup_printf(
             "vfio: failed to unmap guest-physical 0x%" PRIx64 "-0x%" PRIx64
             " (vfio-pci '%s' (%s) BAR %d) from the host IOMMU: %s; the IOMMU"
             " keeps it until the range is mapped again or the container goes"
             " away", p->first, p->last,
-            d->id, d->name, bar, strerror(c->unmap_fault[dev][bar])));
+            d->id, d->name, bar, strerror(fault)));
     }
     g_array_set_size(pieces, 0);
 }
@@ -1347,10 +1400,19 @@ static void set_faults(Ctx *c)
                                        b);
             }
             if (c->unmap_fault[dev][b]) {
+                int f = c->unmap_fault[dev][b];
+
                 g_string_append_printf(text, "[fault unmap%d_%d]\n"
-                                       "op = unmap\nerrno = %d\n"
-                                       "backing = %s:bar%d\n", dev, b,
-                                       c->unmap_fault[dev][b], name, b);
+                                       "op = unmap\nbacking = %s:bar%d\n",
+                                       dev, b, name, b);
+                if (f == UNMAPPED_NONE) {
+                    g_string_append(text, "unmapped = none\n");
+                } else if (f == UNMAPPED_MORE) {
+                    g_string_append_printf(text, "unmapped = 0x%llx\n",
+                                           UNMAPPED_SAYS);
+                } else {
+                    g_string_append_printf(text, "errno = %d\n", f);
+                }
             }
         }
     }

@@ -211,6 +211,12 @@ static void test_config_errors(void)
         { "[fault f]\nop = map\nerrno = EIO\niova = 5\n", "[fault f] iova:" },
         { "[fault f]\nop = map\nerrno = EIO\ncount = many\n",
           "[fault f] count:" },
+        { "[fault f]\nop = map\nunmapped = none\n",
+          "[fault f] unmapped: needs op = unmap" },
+        { "[fault f]\nop = unmap\nerrno = EIO\nunmapped = 0x1000\n",
+          "[fault f] unmapped: excludes errno" },
+        { "[fault f]\nop = unmap\nunmapped = some\n",
+          "[fault f] unmapped: 'some' is neither none nor a number" },
         { "[devices a]\n", "[devices a]: unknown group" },
         { "not a key file\n", "syntax:" },
     };

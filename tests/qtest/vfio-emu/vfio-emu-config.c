@@ -716,9 +716,24 @@ static bool emu_key_count(const char *val, void *obj, const EmuKey *key,
     return true;
 }
 
+static bool emu_key_unmapped(const char *val, void *obj, const EmuKey *key,
+                             char **why)
+{
+    EmuFault *f = obj;
+
+    f->has_unmapped = true;
+    f->unmaps_nothing = !strcmp(val, "none");
+    if (!f->unmaps_nothing && !emu_parse_u64(val, &f->unmapped)) {
+        *why = g_strdup_printf("'%s' is neither none nor a number", val);
+        return false;
+    }
+    return true;
+}
+
 static const EmuKey emu_fault_keys[] = {
     { "op", emu_key_op },
     { "errno", emu_key_errno },
+    { "unmapped", emu_key_unmapped },
     { "iova", emu_key_iova },
     { "backing", emu_key_backing },
     { "skip", emu_key_skip },
@@ -734,6 +749,18 @@ static bool emu_parse_fault(GKeyFile *kf, const char *group, EmuFault *f,
     }
     if (!f->ops) {
         return emu_key_error(errmsg, group, "op", "missing");
+    }
+    if (f->has_unmapped) {
+        /* A wrong answer to a call that succeeds */
+        if (f->ops != EMU_FAULT_UNMAP) {
+            return emu_key_error(errmsg, group, "unmapped",
+                                 "needs op = unmap");
+        }
+        if (f->err) {
+            return emu_key_error(errmsg, group, "unmapped",
+                                 "excludes errno");
+        }
+        return true;
     }
     if (!f->err) {
         return emu_key_error(errmsg, group, "errno", "missing");

@@ -81,6 +81,9 @@ typedef struct EmuFault {
     uint64_t skip;
     bool has_count;
     uint64_t count;
+    bool has_unmapped;          /* a wrong answer rather than an errno */
+    bool unmaps_nothing;        /* unmapped = none */
+    uint64_t unmapped;
     uint64_t matched;
     uint64_t failed;
 } EmuFault;
@@ -264,6 +267,8 @@ void G_GNUC_PRINTF(2, 3) emu_log(VfioEmu *emu, const char *fmt, ...);
 void emu_write_mappings(VfioEmu *emu);
 int emu_check_faults(VfioEmu *emu, int op, uint64_t iova,
                      uint64_t size, GPtrArray *backings);
+const EmuFault *emu_match_fault(VfioEmu *emu, int op, uint64_t iova,
+                                uint64_t size, GPtrArray *backings);
 
 /* vfio-emu-pci.c */
 void emu_config_fixup(EmuDevice *dev, uint8_t *config);

@@ -987,6 +987,7 @@ static int emu_iommufd_ioas_unmap(VfioEmu *emu, EmuIommufd *ictx,
     bool all = cmd->iova == 0 && cmd->length == UINT64_MAX;
     g_autoptr(GPtrArray) backings = g_ptr_array_new();
     g_autofree char *where = NULL;
+    const EmuFault *f = NULL;
     uint64_t unmapped = 0;
     int ret, injected = 0;
 
@@ -1013,12 +1014,14 @@ static int emu_iommufd_ioas_unmap(VfioEmu *emu, EmuIommufd *ictx,
             }
             g_ptr_array_add(backings, d->backing);
         }
-        injected = emu_check_faults(emu, EMU_FAULT_UNMAP, cmd->iova,
-                                    cmd->length, backings);
+        f = emu_match_fault(emu, EMU_FAULT_UNMAP, cmd->iova, cmd->length,
+                            backings);
+        injected = f ? f->err : 0;
         if (injected) {
             ret = -injected;
         } else {
-            ret = emu_ioas_do_unmap(c, cmd->iova, last, &unmapped);
+            ret = f && f->unmaps_nothing ? 0 :
+                  emu_ioas_do_unmap(c, cmd->iova, last, &unmapped);
             /* iommufd_ioas_unmap(): unless all, nothing is ENOENT */
             if (!all && !ret && !unmapped) {
                 ret = -ENOENT;
@@ -1031,14 +1034,14 @@ static int emu_iommufd_ioas_unmap(VfioEmu *emu, EmuIommufd *ictx,
     emu_log(emu, "op=IOAS_UNMAP%s ioas=%u iova=0x%" PRIx64 " size=0x%" PRIx64
             " ret=%d unmapped=0x%" PRIx64 "%s", where, cmd->ioas_id,
             (uint64_t)cmd->iova, (uint64_t)cmd->length, ret, unmapped,
-            injected ? " injected=1" : "");
+            f ? " injected=1" : "");
     if (unmapped) {
         emu_write_mappings(emu);
     }
     if (ret) {
         return ret;
     }
-    cmd->length = unmapped;
+    cmd->length = f && f->has_unmapped ? f->unmapped : unmapped;
     emu_ucmd_respond(u);
     return 0;
 }

@@ -927,6 +927,9 @@ GArray *vfio_emu_qtest_check_calls(VfioEmuQTest *t, const int *allowed)
             g_array_append_val(model, m);
             continue;
         }
+        if (e->injected && !e->unmapped) {
+            continue;       /* a wrong answer: it unmapped nothing */
+        }
         for (j = model->len - 1; j >= 0; j--) {
             VfioEmuMapping *m = &g_array_index(model, VfioEmuMapping, j);
 

@@ -293,8 +293,9 @@ static bool emu_backing_matches(const char *rule, const char *backing)
  * Does a fault rule fail this call?  @backings are what backs the range
  * (for UNMAP, of every mapping it covers).
  */
-static int emu_check_faults_in(GPtrArray *faults, int op, uint64_t iova,
-                               uint64_t size, GPtrArray *backings)
+static const EmuFault *emu_match_fault_in(GPtrArray *faults, int op,
+                                          uint64_t iova, uint64_t size,
+                                          GPtrArray *backings)
 {
     int i, j;
 
@@ -327,21 +328,30 @@ static int emu_check_faults_in(GPtrArray *faults, int op, uint64_t iova,
             continue;
         }
         f->failed++;
-        return f->err;
+        return f;
     }
-    return 0;
+    return NULL;
 }
 
+/* The fault that applies to this call, if any (it counts as applied) */
+const EmuFault *emu_match_fault(VfioEmu *emu, int op, uint64_t iova,
+                                uint64_t size, GPtrArray *backings)
+{
+    const EmuFault *f;
+
+    emu_reload_faults(emu);
+    f = emu_match_fault_in(emu->cfg->faults, op, iova, size, backings);
+    if (!f) {
+        f = emu_match_fault_in(emu->file_faults, op, iova, size, backings);
+    }
+    return f;
+}
+
+/* The errno to fail this call with, or 0 */
 int emu_check_faults(VfioEmu *emu, int op, uint64_t iova,
                      uint64_t size, GPtrArray *backings)
 {
-    int err;
+    const EmuFault *f = emu_match_fault(emu, op, iova, size, backings);
 
-    emu_reload_faults(emu);
-    err = emu_check_faults_in(emu->cfg->faults, op, iova, size, backings);
-    if (!err) {
-        err = emu_check_faults_in(emu->file_faults, op, iova, size,
-                                  backings);
-    }
-    return err;
+    return f ? f->err : 0;
 }

@@ -715,6 +715,7 @@ static int emu_unmap_dma(VfioEmu *emu, EmuContainer *c, void *arg)
                     VFIO_DMA_UNMAP_FLAG_VADDR | VFIO_DMA_UNMAP_FLAG_ALL;
     g_autoptr(GPtrArray) backings = g_ptr_array_new();
     struct vfio_bitmap bitmap = { 0 };
+    const EmuFault *f = NULL;
     uint64_t unmapped = 0;
     int ret, injected = 0;
 
@@ -746,20 +747,23 @@ static int emu_unmap_dma(VfioEmu *emu, EmuContainer *c, void *arg)
             }
             g_ptr_array_add(backings, d->backing);
         }
-        injected = emu_check_faults(emu, EMU_FAULT_UNMAP, unmap.iova,
-                                    unmap.size, backings);
+        f = emu_match_fault(emu, EMU_FAULT_UNMAP, unmap.iova, unmap.size,
+                            backings);
+        injected = f ? f->err : 0;
         ret = injected ? -injected :
+              f && f->unmaps_nothing ? 0 :
               emu_do_unmap(emu, c, &unmap, &bitmap, &unmapped);
     }
 
     emu_log(emu, "op=UNMAP container=%d iova=0x%" PRIx64 " size=0x%" PRIx64
             " flags=0x%x ret=%d unmapped=0x%" PRIx64 "%s",
             c->id, (uint64_t)unmap.iova, (uint64_t)unmap.size, unmap.flags,
-            ret, unmapped, injected ? " injected=1" : "");
+            ret, unmapped, f ? " injected=1" : "");
     if (ret) {
         return ret;
     }
-    if (emu->cfg->check_mappings && c->iommu_type == VFIO_TYPE1v2_IOMMU &&
+    if (emu->cfg->check_mappings && !f &&
+        c->iommu_type == VFIO_TYPE1v2_IOMMU &&
         !(unmap.flags & (VFIO_DMA_UNMAP_FLAG_ALL |
                          VFIO_DMA_UNMAP_FLAG_VADDR)) &&
         unmapped != unmap.size) {
@@ -770,8 +774,12 @@ static int emu_unmap_dma(VfioEmu *emu, EmuContainer *c, void *arg)
     if (unmapped) {
         emu_write_mappings(emu);
     }
-    /* Report how much was unmapped (only on success, like the kernel) */
-    unmap.size = unmapped;
+    /*
+     * Report how much was unmapped (only on success, like the kernel), or
+     * what the fault says
+     */
+    unmap.size = f && f->has_unmapped && !f->unmaps_nothing ? f->unmapped :
+                 unmapped;
     memcpy(arg, &unmap, minsz);
     return 0;
 }

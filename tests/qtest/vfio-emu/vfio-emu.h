@@ -157,7 +157,12 @@
  *   op = map                    map, unmap, any (both), or change_process
  *                               (IOMMU_IOAS_CHANGE_PROCESS; iova and
  *                               backing do not apply) (required)
- *   errno = EFAULT              name or number (required)
+ *   errno = EFAULT              name or number (required, unless unmapped)
+ *   unmapped = none             op = unmap only: the call succeeds with a
+ *                               wrong answer instead.  none: it unmaps
+ *                               nothing and reports 0 (on iommufd: ENOENT);
+ *                               a number: it unmaps what was asked and
+ *                               reports that many bytes unmapped
  *   iova = 0x100000-0x1fffff    calls whose range overlaps (inclusive end);
  *                               absent: any address
  *   backing = ram               what backs the call: ram, DEVICE,
@@ -170,7 +175,7 @@
  * directory (same syntax, [fault NAME] groups only) is re-read before each
  * MAP/UNMAP when it changed (replace it with rename(2)); its rules start
  * with fresh counters.  An injected fault fails the call with the errno and
- * changes nothing.
+ * changes nothing (or, with unmapped, answers as that key says).
  *
  * A malformed configuration is reported on stderr with the file, group and
  * key, e.g. "vfio-emu: cfg.ini: [device 0000:01:00.0] bar0: size 0x3000 is
