@@ -1960,6 +1960,73 @@ static QDict *query_entry(VfioEmuQTest *t, uint64_t iova)
 }
 
 /*
+ * A guest puts a 16 KiB BAR over the BIOS ROM at the top of 4 GiB, on a
+ * host whose page and IOMMU page are 64 KiB (aarch64, POWER).  vfio-pci
+ * grows the sub-page BAR to a host page, which hides the ROM's last 64
+ * KiB, and the rest of the ROM stays aligned: nothing unaligned reaches
+ * guest RAM's strict policy (a failed map is fatal), and QEMU keeps
+ * running.  BARs are naturally aligned, so on such a host no BAR leaves
+ * an unaligned piece of ROM.  (With 4 KiB host pages and 64 KiB IOMMU
+ * pages the ROM keeps an unaligned 48 KiB, which the host refuses, and
+ * the VM dies: tests/vfio-fuzz/known/bar-over-bios-64k.)
+ */
+static void test_bar_over_bios(void)
+{
+    VfioEmuQTest *t = vfio_emu_qtest_new(512 * MiB);
+    g_autoptr(GArray) all = NULL;
+    g_auto(GStrv) msgs = NULL;
+    VfioEmuQDev *d;
+    QDict *resp;
+    int i;
+
+    if (!t) {
+        return;
+    }
+    vfio_emu_qtest_add_config(t, "[container]\niova_pgsizes = 0x10000\n"
+                              "host_page = 0x10000\n");
+    d = vfio_emu_qtest_add_device(t, 10, "bar0 = 0x4000\n");
+    vfio_emu_qtest_capture_stderr(t);
+    vfio_emu_qtest_start(t, NULL);
+    vfio_emu_qtest_set_mem32_window(t, d, 0xfff00000, 0xffffffff);
+    vfio_emu_qtest_set_bar(t, d, 0, 0xffff0000);
+    vfio_emu_qtest_set_decoding(t, d, true);
+
+    /* From the BAR up, the BAR's page is all that is mapped */
+    all = vfio_emu_qtest_mappings(t);
+    for (i = 0; i < all->len; i++) {
+        VfioEmuMapping *m = &g_array_index(all, VfioEmuMapping, i);
+
+        if (m->iova + m->size - 1 >= 0xffff0000) {
+            g_assert_cmphex(m->iova, ==, 0xffff0000);
+            g_assert_cmphex(m->size, ==, 0x10000);
+            g_assert_cmpstr(m->backing, ==, "0000:01:00.0:bar0+0x0");
+        }
+    }
+    vfio_emu_qtest_check_invariants(t);
+    resp = qtest_qmp(t->qts, "{'execute': 'query-status'}");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(resp, "return"), "status"),
+                    ==, "running");
+    qobject_unref(resp);
+
+    /* The BAR goes away: the whole ROM is mapped again */
+    vfio_emu_qtest_set_decoding(t, d, false);
+    g_array_unref(all);
+    all = vfio_emu_qtest_mappings(t);
+    for (i = 0; i < all->len; i++) {
+        VfioEmuMapping *m = &g_array_index(all, VfioEmuMapping, i);
+
+        if (m->iova + m->size - 1 == 0xffffffff) {
+            break;
+        }
+    }
+    g_assert_cmpint(i, <, all->len);
+    vfio_emu_qtest_check_invariants(t);
+    msgs = vfio_emu_qtest_take_messages(t);
+    g_assert_cmpstr(msgs[0], ==, NULL);
+    vfio_emu_qtest_free(t);
+}
+
+/*
  * A host IOMMU that reports an empty page-size bitmap: one warning per
  * container, and BARs are mapped with the host page as the granule.  The
  * rest of the MSI-X table's page is not warned about, but the query
@@ -2496,6 +2563,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-dma-listener/qmp/arguments", test_qmp_arguments);
     qtest_add_func("/vfio-dma-listener/no-page-size", test_no_page_size);
     qtest_add_func("/vfio-dma-listener/covered-by-hpet", test_covered_by_hpet);
+    qtest_add_func("/vfio-dma-listener/64k-host/bar-over-bios",
+                   test_bar_over_bios);
     qtest_add_func("/vfio-dma-listener/viommu-unmap-all",
                    test_viommu_unmap_all);
     qtest_add_func("/vfio-dma-listener/cpr-remap", test_cpr_remap);
