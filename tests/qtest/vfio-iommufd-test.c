@@ -428,6 +428,70 @@ static void test_unplug(void)
     test_end(&s, 2);
 }
 
+/*
+ * Hot-unplug where the host says it unmapped nothing of guest RAM (its
+ * IOMMU_IOAS_UNMAP fails with ENOENT, which the backend takes as 0 bytes
+ * unmapped): each recorded range is reported, with its range and region,
+ * and kept until the container goes, which it does; QEMU keeps running.
+ */
+static void test_unplug_unmapped_none(void)
+{
+    Test s = { 0 };
+    g_autoptr(GArray) ev = NULL;
+    g_autoptr(GArray) ram = NULL;
+    g_auto(GStrv) msgs = NULL;
+    VfioEmuQDev *d;
+    int i, j;
+
+    if (!test_start(&s, 512 * MiB)) {
+        return;
+    }
+    d = &s.t->devs[0];
+    ram = vfio_emu_qtest_mappings(s.t);
+    g_assert_cmpint(ram->len, >, 0);
+    g_array_unref(vfio_emu_qtest_take_events(s.t));
+    vfio_emu_qtest_set_faults(s.t, "[fault none]\nop = unmap\n"
+                              "backing = ram\nunmapped = none\n");
+    vfio_emu_qtest_unplug(s.t, d);
+    ev = vfio_emu_qtest_take_events(s.t);
+    /* Nothing was unmapped; the IOAS went with what it held */
+    for (i = 0; i < ev->len; i++) {
+        VfioEmuEvent *e = &g_array_index(ev, VfioEmuEvent, i);
+
+        if (!strcmp(e->op, "IOAS_UNMAP")) {
+            g_assert_cmpint(e->ret, ==, -ENOENT);
+            g_assert_true(e->injected);
+        }
+    }
+    g_assert_cmpint(count_ops(ev, "IOAS_UNMAP"), ==, ram->len);
+    g_assert_cmpint(count_ops(ev, "DESTROY"), ==, 2);
+    assert_running(s.t);
+
+    msgs = vfio_emu_qtest_take_messages(s.t);
+    g_assert_cmpint(g_strv_length(msgs), ==, ram->len);
+    for (i = 0; i < ram->len; i++) {
+        VfioEmuMapping *m = &g_array_index(ram, VfioEmuMapping, i);
+        g_autofree char *want = g_strdup_printf(
+            "vfio: the host IOMMU unmapped only 0x0 of the 0x%" PRIx64
+            " bytes mapped at guest-physical 0x%" PRIx64 "-0x%" PRIx64 " (",
+            m->size, m->iova, m->iova + m->size - 1);
+
+        for (j = 0; msgs[j]; j++) {
+            if (strstr(msgs[j], want)) {
+                break;
+            }
+        }
+        if (!msgs[j]) {
+            g_error("no message \"%s...\"", want);
+        }
+        g_assert_nonnull(strstr(msgs[j], "); QEMU counts the range as still"
+                                " mapped until it is mapped again or the"
+                                " container goes away\nThe host's DMA"
+                                " mappings are not what QEMU mapped"));
+    }
+    vfio_emu_qtest_free(s.t);
+}
+
 /* Does this QEMU map fd-backed RAM by its fd (IOMMU_IOAS_MAP_FILE)? */
 /*
  * Guest RAM in a memfd: QEMU maps it with IOMMU_IOAS_MAP_FILE, which the
@@ -520,6 +584,8 @@ int main(int argc, char **argv)
     qtest_add_func("/vfio-iommufd/ram", test_ram);
     qtest_add_func("/vfio-iommufd/bar-efault", test_bar_efault);
     qtest_add_func("/vfio-iommufd/unplug", test_unplug);
+    qtest_add_func("/vfio-iommufd/unplug-unmapped-none",
+                   test_unplug_unmapped_none);
     qtest_add_func("/vfio-iommufd/map-file", test_map_file);
 
     return g_test_run();
