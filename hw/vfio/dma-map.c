@@ -634,6 +634,17 @@ static void vfio_dma_explain_ram(VFIODMAContainer *bcontainer,
     }
 }
 
+/*
+ * Did the host unmap less than [@first, @last], saying it unmapped
+ * @unmapped bytes?  (For the whole 64-bit space, which does not fit, it
+ * cannot be told.)
+ */
+static bool vfio_dma_unmapped_less(uint64_t first, uint64_t last,
+                                   uint64_t unmapped)
+{
+    return last - first != UINT64_MAX && unmapped <= last - first;
+}
+
 /* @unmapped gets the number of bytes the host says it unmapped */
 static inline QEMU_ALWAYS_INLINE
 int vfio_dma_unmap_entry(VFIODMAContainer *bcontainer, VFIODMAEntry *entry,
@@ -687,10 +698,8 @@ static int vfio_dma_clear_stale(VFIODMAContainer *bcontainer,
             return ret;
         }
         /* Less than all of it: the host may still hold the rest */
-        if (vfio_dma_entry_last(entry) - vfio_dma_entry_first(entry) !=
-            UINT64_MAX &&
-            unmapped <= vfio_dma_entry_last(entry) -
-                        vfio_dma_entry_first(entry)) {
+        if (vfio_dma_unmapped_less(vfio_dma_entry_first(entry),
+                                   vfio_dma_entry_last(entry), unmapped)) {
             trace_vfio_dma_unmap_size(vfio_dma_entry_first(entry),
                                       vfio_dma_entry_last(entry), unmapped);
             return -EEXIST;
@@ -1043,17 +1052,16 @@ static void vfio_dma_check_unmapped(VFIODMAContainer *bcontainer,
 {
     uint64_t first = vfio_dma_entry_interior_first(entry);
     uint64_t last = vfio_dma_entry_interior_last(entry);
-    uint64_t size = last - first + 1;
+    uint64_t size = last - first + 1;       /* 0: the whole 64-bit space */
     g_autofree char *name = NULL;
     Error *err = NULL;
 
-    /* The whole 64-bit space (size 0) has no size to compare */
-    if (unmapped == size || !size) {
+    if (!size || unmapped == size) {
         vfio_dma_record_remove(bcontainer->dma_record, entry);
         return;
     }
     trace_vfio_dma_unmap_size(first, last, unmapped);
-    if (unmapped < size) {
+    if (vfio_dma_unmapped_less(first, last, unmapped)) {
         entry = vfio_dma_keep_stale(bcontainer, entry);
         error_setg(&err, "vfio: the host IOMMU unmapped only 0x%" PRIx64
                    " of the 0x%" PRIx64 " bytes mapped at guest-physical"
