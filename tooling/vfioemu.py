@@ -56,6 +56,19 @@ def mem64_window(i):
     return 0x4000000000 + (i << 32)
 
 
+def bar_layout(i, bars):
+    """Where Machine.program_bars() puts device i's memory BARs, given as
+    {bar: (size, mem64)}: {bar: address}, largest first, each naturally
+    aligned, in the device's windows."""
+    nxt = {False: mem32_window(i), True: mem64_window(i)}
+    out = {}
+    for bar in sorted(bars, key=lambda b: (-bars[b][0], b)):
+        size, mem64 = bars[bar]
+        out[bar] = (nxt[mem64] + size - 1) & ~(size - 1)
+        nxt[mem64] = out[bar] + size
+    return out
+
+
 
 def read_state_file(path):
     """A file of the emulation's state directory (JSON Lines: one object a
@@ -220,18 +233,10 @@ class Machine:
         d.bar_addr[bar] = addr
 
     def program_bars(self, d):
-        """Place every memory BAR in the device's windows, largest first."""
-        nxt32, nxt64 = mem32_window(d.index), mem64_window(d.index)
-        for bar in sorted(range(6), key=lambda b: -d.bar_size[b]):
-            size = d.bar_size[bar]
-            if not size or d.bar_io[bar]:
-                continue
-            if d.bar_mem64[bar]:
-                addr = (nxt64 + size - 1) & ~(size - 1)
-                nxt64 = addr + size
-            else:
-                addr = (nxt32 + size - 1) & ~(size - 1)
-                nxt32 = addr + size
+        """Place every memory BAR in the device's windows (bar_layout())."""
+        bars = {b: (d.bar_size[b], d.bar_mem64[b]) for b in range(6)
+                if d.bar_size[b] and not d.bar_io[b]}
+        for bar, addr in sorted(bar_layout(d.index, bars).items()):
             self.set_bar(d, bar, addr)
 
     def find_cap(self, d, cap_id):

@@ -169,6 +169,9 @@ typedef enum StepOp {
     STEP_UNMAP_FAULT,   /* bar, arg: errno of every UNMAP of it, 0: none */
     STEP_LIFE,          /* bar, arg: life_steps[] with its move */
     STEP_POWER,         /* arg: the power state written, 0 (D0) or 3 */
+    STEP_MOVE_TO,       /* bar, arg: to which address */
+    STEP_MSIX,          /* arg: MSIX_ENABLE and/or MSIX_MASK */
+    STEP_RESET,         /* system_reset, then firmware programs the BARs */
 } StepOp;
 
 typedef struct Step {
@@ -205,6 +208,11 @@ typedef struct Scenario {
 #define UNMAPPED_MORE       0x10001     /* unmaps it, says UNMAPPED_SAYS */
 #define UNMAPPED_SAYS       (1ULL << 44)
 #define POWER(d, state)     { STEP_POWER, d, 0, state }
+#define MOVE_TO(d, b, addr) { STEP_MOVE_TO, d, b, addr }
+#define MSIX_ENABLE         1
+#define MSIX_MASK           2
+#define MSIX(d, bits)       { STEP_MSIX, d, 0, bits }
+#define RESET()             { STEP_RESET }
 
 #define LIFE(d, b, by)      { STEP_LIFE, d, b, by }
 
@@ -396,6 +404,22 @@ static const Scenario scenarios[] = {
             MAP_FAULT(0, 0, 0), DECODE(0, 1), UNMAP_FAULT(0, 0, 1001),
             DECODE(0, 0), UNMAP_FAULT(0, 0, 0), DECODE(0, 1), DECODE(0, 0),
             DECODE(0, 1), UNPLUG(0),
+        },
+    }, {
+        /*
+         * MSI-X enabled and masked, a BAR moved to an address, and system
+         * resets (after which firmware programs the BARs again): the
+         * steps tests/vfio-random prints besides the ones above
+         */
+        .name = "4k/reset-msix", .min_page = 4 * KiB,
+        .ndevs = 2, .dev = { &connectx, &big_bar },
+        .steps = {
+            PROGRAM(0), PROGRAM(1), DECODE(0, 1), DECODE(1, 1),
+            MSIX(0, MSIX_ENABLE), MSIX(0, MSIX_ENABLE | MSIX_MASK),
+            MOVE_TO(0, 0, 0x4004000000), MSIX(0, 0), DECODE(0, 0),
+            RESET(), DECODE(0, 1), MOVE_TO(0, 0, 0x4002000000),
+            RESET(), DECODE(1, 1), DECODE(0, 1), UNPLUG(0), RESET(),
+            DECODE(1, 0), DECODE(1, 1), UNPLUG(1),
         },
     }, {
         /*
@@ -1443,7 +1467,8 @@ static void program(Ctx *c, int dev)
 static void run_step(Ctx *c, const Step *s)
 {
     VfioEmuQDev *d = &c->t->devs[s->dev];
-    int b;
+    uint64_t addr;
+    int b, i;
 
     switch (s->op) {
     case STEP_PROGRAM:
@@ -1483,10 +1508,11 @@ static void run_step(Ctx *c, const Step *s)
         }
         break;
     case STEP_MOVE:
+    case STEP_MOVE_TO:
+        addr = s->op == STEP_MOVE ? d->bar_addr[s->bar] + s->arg : s->arg;
         /* one dword of the BAR changes */
-        g_assert_cmphex((d->bar_addr[s->bar] + s->arg) >> 32, ==,
-                        d->bar_addr[s->bar] >> 32);
-        vfio_emu_qtest_set_bar(c->t, d, s->bar, d->bar_addr[s->bar] + s->arg);
+        g_assert_cmphex(addr >> 32, ==, d->bar_addr[s->bar] >> 32);
+        vfio_emu_qtest_set_bar(c->t, d, s->bar, addr);
         if (d->decoding && !d->power) {
             c->allowed[0] = c->stuck_d3[s->dev] ? EFAULT : 0;
             bar_removed(c, s->dev, s->bar);
@@ -1509,6 +1535,27 @@ static void run_step(Ctx *c, const Step *s)
         vfio_emu_qtest_replug(c->t, d);
         if (!c->plugged++) {
             c->entries = c->ram->len;
+        }
+        break;
+    case STEP_MSIX:
+        /* the table stays trapped: nothing DMA-mapped changes */
+        vfio_emu_qtest_set_msix(c->t, d, s->arg & MSIX_ENABLE,
+                                s->arg & MSIX_MASK);
+        break;
+    case STEP_RESET:
+        for (i = 0; i < c->sc->ndevs; i++) {
+            VfioEmuQDev *di = &c->t->devs[i];
+
+            if (di->pdev && di->decoding && !di->power) {
+                bars_removed(c, i);
+            }
+            g_assert_false(c->stuck_d3[i]);
+        }
+        vfio_emu_qtest_system_reset(c->t);
+        for (i = 0; i < c->sc->ndevs; i++) {
+            if (c->t->devs[i].pdev) {
+                program(c, i);
+            }
         }
         break;
     case STEP_MAP_FAULT:

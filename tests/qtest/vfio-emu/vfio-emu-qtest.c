@@ -719,6 +719,42 @@ void vfio_emu_qtest_replug(VfioEmuQTest *t, VfioEmuQDev *d)
     find_device(t, d);
 }
 
+void vfio_emu_qtest_set_msix(VfioEmuQTest *t, VfioEmuQDev *d, bool enable,
+                             bool mask)
+{
+    uint8_t cap;
+    uint16_t ctrl;
+
+    g_assert_nonnull(d->pdev);
+    cap = qpci_find_capability(d->pdev, PCI_CAP_ID_MSIX, 0);
+    g_assert_cmpint(cap, !=, 0);
+    ctrl = qpci_config_readw(d->pdev, cap + PCI_MSIX_FLAGS);
+    ctrl &= ~(PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+    ctrl |= (enable ? PCI_MSIX_FLAGS_ENABLE : 0) |
+            (mask ? PCI_MSIX_FLAGS_MASKALL : 0);
+    qpci_config_writew(d->pdev, cap + PCI_MSIX_FLAGS, ctrl);
+}
+
+void vfio_emu_qtest_system_reset(VfioEmuQTest *t)
+{
+    int i, b;
+
+    qtest_qmp_assert_success(t->qts, "{'execute': 'system_reset'}");
+    qtest_qmp_eventwait(t->qts, "RESET");
+    for (i = 0; i < t->ndevs; i++) {
+        VfioEmuQDev *d = &t->devs[i];
+
+        program_root_port(t, d);
+        d->decoding = false;
+        d->power = 0;
+        for (b = 0; b < VFIO_EMU_QTEST_NUM_BARS; b++) {
+            if (d->bar_addr[b] != VFIO_EMU_QTEST_UNMAPPED) {
+                d->bar_addr[b] = 0;
+            }
+        }
+    }
+}
+
 GArray *vfio_emu_qtest_mappings(VfioEmuQTest *t)
 {
     return vfio_emu_read_mappings(t->state);

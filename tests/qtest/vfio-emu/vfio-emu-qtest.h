@@ -244,6 +244,16 @@ void vfio_emu_qtest_unplug(VfioEmuQTest *t, VfioEmuQDev *d);
 /* Plug the device back (device_add) in the same slot and size its BARs */
 void vfio_emu_qtest_replug(VfioEmuQTest *t, VfioEmuQDev *d);
 
+/* Write @d's MSI-X Enable and Function Mask bits (it must have MSI-X) */
+void vfio_emu_qtest_set_msix(VfioEmuQTest *t, VfioEmuQDev *d, bool enable,
+                             bool mask);
+
+/*
+ * system_reset: every device's BARs are cleared and stop decoding, in
+ * D0; the root ports are programmed again as at start
+ */
+void vfio_emu_qtest_system_reset(VfioEmuQTest *t);
+
 /* The current mapping table */
 GArray *vfio_emu_qtest_mappings(VfioEmuQTest *t);
 
